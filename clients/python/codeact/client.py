@@ -1,0 +1,52 @@
+"""The entry point of the Python SDK."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from .executor import ExecutorClient, Session
+from .settings import ConnectionSettings, TLSConfig
+
+
+class Client:
+    """A connection to a CodeAct server.
+
+    from codeact import Client
+    with Client("127.0.0.1:50054").session() as s:
+        s.run("x = 41")
+        print(s.run("print(x + 1)").stdout)
+    """
+
+    def __init__(
+        self,
+        target: str | None = None,
+        *,
+        token: str | None = None,
+        tls: TLSConfig | None = None,
+        timeout: float | None = None,
+        settings: ConnectionSettings | None = None,
+    ) -> None:
+        base = settings or ConnectionSettings()
+        changes: dict[str, Any] = {
+            k: v
+            for k, v in {"target": target, "token": token, "tls": tls, "timeout": timeout}.items()
+            if v is not None
+        }
+        self.settings = ConnectionSettings(**{**base.__dict__, **changes})
+        self.channel: grpc.Channel = self.settings.channel()
+        self.executor = ExecutorClient(self.channel, self.settings)
+
+    def session(self, **kwargs: Any) -> Session:
+        """A new executor session; use it in a `with` block to delete it at the end."""
+        return self.executor.create_session(**kwargs)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

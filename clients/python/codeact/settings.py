@@ -1,0 +1,88 @@
+"""Typed connection settings: target, TLS, token, timeouts, keepalive."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class TLSConfig:
+    """Server verification and, for mutual TLS, the client's certificate."""
+
+    # PEM file of the CA that signed the server; None uses the system roots.
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    # Expected name in the server certificate, if it differs from the target.
+    server_name: str | None = None
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        def read(path: str | None) -> bytes | None:
+            return Path(path).read_bytes() if path else None
+
+        return grpc.ssl_channel_credentials(
+            root_certificates=read(self.ca_file),
+            private_key=read(self.key_file),
+            certificate_chain=read(self.cert_file),
+        )
+
+
+@dataclass(frozen=True)
+class KeepAliveConfig:
+    """HTTP/2 keepalive pings, so dead connections are noticed."""
+
+    time: float = 30.0
+    timeout: float = 10.0
+    permit_without_calls: bool = True
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """How to reach a CodeAct server."""
+
+    target: str = "127.0.0.1:50051"
+    # Bearer API key; defaults to $CODEACT_API_KEY.
+    token: str | None = field(default_factory=lambda: os.environ.get("CODEACT_API_KEY") or None)
+    tls: TLSConfig | None = None
+    # Deadline of unary calls, in seconds.
+    timeout: float = 30.0
+    # Deadline of a streamed cell beyond its own limit; None waits for the server.
+    stream_timeout: float | None = None
+    keepalive: KeepAliveConfig = field(default_factory=KeepAliveConfig)
+    max_message_bytes: int = 16 * MIB
+
+    def channel_options(self) -> list[tuple[str, object]]:
+        options: list[tuple[str, object]] = [
+            ("grpc.max_send_message_length", self.max_message_bytes),
+            ("grpc.max_receive_message_length", self.max_message_bytes),
+            ("grpc.keepalive_time_ms", int(self.keepalive.time * 1000)),
+            ("grpc.keepalive_timeout_ms", int(self.keepalive.timeout * 1000)),
+            ("grpc.keepalive_permit_without_calls", int(self.keepalive.permit_without_calls)),
+            ("grpc.http2.max_pings_without_data", 0),
+        ]
+        if self.tls is not None and self.tls.server_name:
+            options.append(("grpc.ssl_target_name_override", self.tls.server_name))
+        return options
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token}"),) if self.token else ()
+
+    def channel(self) -> grpc.Channel:
+        """A synchronous channel with these settings."""
+        if self.tls is not None:
+            return grpc.secure_channel(self.target, self.tls.credentials(), self.channel_options())
+        return grpc.insecure_channel(self.target, self.channel_options())
+
+    def aio_channel(self) -> grpc.aio.Channel:
+        """An asyncio channel with these settings."""
+        if self.tls is not None:
+            return grpc.aio.secure_channel(
+                self.target, self.tls.credentials(), self.channel_options()
+            )
+        return grpc.aio.insecure_channel(self.target, self.channel_options())

@@ -1,0 +1,468 @@
+"""One jailed interpreter and the conversation with its kernel.
+
+Everything that comes out of the jail is untrusted: user code can write to
+the control channel, so frames are size-checked, output is capped again on
+this side, and a protocol violation ends the interpreter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from codeact.errors import FailedPrecondition, Unavailable
+
+from .cgroups import Slot, SlotLimits
+from .events import Completion, Display, Error, Event, Output, Result, Status
+from .jail import JailSpec, address_space_limit
+from .kernel import protocol
+from .limits import Limits
+
+STDERR_TAIL_BYTES = 8192
+# Rich displays (figures) are not output text; they get their own allowance.
+DISPLAY_ALLOWANCE_BYTES = 32 << 20
+_watcher: asyncio.PidfdChildWatcher | None = None
+
+
+def _ensure_pidfd_watcher() -> None:
+    """One pidfd per child on the running loop, instead of asyncio's default
+    of one thread per child (hundreds of sessions would mean hundreds of
+    threads)."""
+    global _watcher
+    loop = asyncio.get_running_loop()
+    if _watcher is None or getattr(_watcher, "_loop", None) is not loop:
+        _watcher = asyncio.PidfdChildWatcher()
+        _watcher.attach_loop(loop)
+        asyncio.set_child_watcher(_watcher)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "the interpreter died"
+    if code < 0 or code > 128:
+        number = -code if code < 0 else code - 128
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        return f"the interpreter was killed by {name}"
+    return f"the interpreter exited with code {code}"
+
+
+@dataclass
+class _Cell:
+    number: int
+    queue: asyncio.Queue[tuple[dict[str, Any], bytes] | None]
+    timeout: float
+    output_limit: int
+    received: int = 0
+    timed_out: bool = False
+    interrupted: bool = False
+    truncated: bool = False
+    timers: list[asyncio.TimerHandle] = field(default_factory=list)
+
+
+class Interpreter:
+    """A jailed Python kernel: start it, run cells, interrupt, kill."""
+
+    def __init__(self, spec: JailSpec, slot: Slot, grace: float = 2.0) -> None:
+        self.spec = spec
+        self.slot = slot
+        self.grace = grace
+        self.process: asyncio.subprocess.Process | None = None
+        self.kernel_pid = 0
+        self.python_version = ""
+        self.alive = False
+        self._cell_number = 0
+        self._cell: _Cell | None = None
+        self._settling: asyncio.Task[None] | None = None
+        self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._request_id = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stderr_tail = bytearray()
+        self._write_lock = asyncio.Lock()
+        self.limits = spec.ceilings
+
+    @property
+    def busy(self) -> bool:
+        return self._cell is not None
+
+    @property
+    def cells_run(self) -> int:
+        return self._cell_number
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid if self.process else 0
+
+    # --- life ---------------------------------------------------------------
+    async def start(self, timeout: float = 15.0) -> None:
+        """Start the jail and wait for the kernel's ready frame."""
+        _ensure_pidfd_watcher()
+        self.process = await asyncio.create_subprocess_exec(
+            *self.spec.argv(),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        self._tasks.append(asyncio.create_task(self._drain_stderr()))
+        try:
+            async with asyncio.timeout(timeout):
+                header, _ = await self._read_frame()
+            if header.get("t") != "ready":
+                raise protocol.ProtocolError(f"expected ready, got {header.get('t')!r}")
+        except (TimeoutError, asyncio.IncompleteReadError, protocol.ProtocolError) as exc:
+            await self.close()
+            detail = self.stderr_tail() or type(exc).__name__
+            raise Unavailable(
+                "SANDBOX_START_FAILED",
+                f"the sandbox did not start: {detail}",
+            ) from exc
+        self.python_version = str(header.get("python", ""))
+        inits = _children(self.process.pid)
+        kernels = _children(inits[0]) if inits else []
+        self.kernel_pid = kernels[0] if kernels else 0
+        self.alive = True
+        self._tasks.append(asyncio.create_task(self._read_loop()))
+
+    async def close(self) -> None:
+        """Kill the jail (every process in it) and release its cgroup."""
+        self.alive = False
+        process = self.process
+        if process is not None and process.returncode is None:
+            # Closing the channel lets the kernel exit and nsjail clean up;
+            # SIGKILL follows if that takes too long.
+            if process.stdin is not None:
+                process.stdin.close()
+            try:
+                await asyncio.wait_for(process.wait(), 0.5)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        for task in self._tasks:
+            task.cancel()
+        for _ in range(40):
+            if self.slot.remove():
+                break
+            await asyncio.sleep(0.05)
+
+    async def configure(self, limits: Limits) -> None:
+        """Hold the interpreter to a session's limits (it starts at the ceilings)."""
+        self.slot.set_limits(
+            SlotLimits(limits.memory_bytes, limits.max_pids, limits.cpu_millicores)
+        )
+        await self.request(
+            {
+                "op": "configure",
+                "rlimits": {
+                    "RLIMIT_AS": address_space_limit(limits.memory_bytes),
+                    "RLIMIT_FSIZE": limits.workspace_bytes,
+                },
+                "output_bytes": limits.output_bytes,
+            }
+        )
+        self.limits = limits
+
+    def kill_now(self) -> None:
+        """SIGKILL the jail without waiting (its reader reports the death)."""
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+
+    def stderr_tail(self) -> str:
+        return bytes(self._stderr_tail).decode("utf-8", errors="replace").strip()
+
+    # --- channel ------------------------------------------------------------
+    async def _read_frame(self) -> tuple[dict[str, Any], bytes]:
+        assert self.process is not None and self.process.stdout is not None
+        reader = self.process.stdout
+        head_len, body_len = protocol.decode_prefix(await reader.readexactly(protocol.PREFIX.size))
+        header = protocol.decode_header(await reader.readexactly(head_len))
+        body = await reader.readexactly(body_len) if body_len else b""
+        return header, body
+
+    async def _send(self, header: dict[str, object], body: bytes = b"") -> None:
+        assert self.process is not None and self.process.stdin is not None
+        async with self._write_lock:
+            self.process.stdin.write(protocol.encode(header, body))
+            await self.process.stdin.drain()
+
+    async def _drain_stderr(self) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        while chunk := await self.process.stderr.read(4096):
+            self._stderr_tail += chunk
+            del self._stderr_tail[:-STDERR_TAIL_BYTES]
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                header, body = await self._read_frame()
+                self._dispatch(header, body)
+        except (asyncio.IncompleteReadError, protocol.ProtocolError, OSError):
+            pass  # end of file or a violation: either way this kernel is done
+        finally:
+            self.alive = False
+            self.kill_now()
+            if self._cell is not None:
+                self._cell.queue.put_nowait(None)
+            for future in self._replies.values():
+                if not future.done():
+                    future.set_exception(_dead())
+            self._replies.clear()
+
+    def _dispatch(self, header: dict[str, Any], body: bytes) -> None:
+        kind = header.get("t")
+        cell = self._cell
+        if kind in ("out", "result", "error", "display", "done"):
+            if cell is None or header.get("cell") != cell.number:
+                return  # a late frame of an abandoned cell, or noise
+            if kind != "done":
+                cell.received += len(body) + len(header.get("evalue", ""))
+                if cell.received > cell.output_limit + DISPLAY_ALLOWANCE_BYTES:
+                    cell.truncated = True
+                    return
+            cell.queue.put_nowait((header, body))
+        elif isinstance(header.get("id"), int):
+            future = self._replies.pop(header["id"], None)
+            if future is not None and not future.done():
+                future.set_result(header)
+
+    async def request(self, header: dict[str, object], timeout: float = 5.0) -> dict[str, Any]:
+        """Send a control request and wait for its reply."""
+        if not self.alive:
+            raise _dead()
+        self._request_id += 1
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._replies[self._request_id] = future
+        await self._send({**header, "id": self._request_id})
+        async with asyncio.timeout(timeout):
+            return await future
+
+    # --- cells --------------------------------------------------------------
+    async def execute(self, code: str, timeout: float) -> AsyncIterator[Event]:
+        """Run one cell, yielding its events; the last one is a Completion."""
+        if not self.alive:
+            raise _dead()
+        if self.busy:
+            raise FailedPrecondition(
+                "SESSION_BUSY", "a cell is already running in this session; wait or interrupt it"
+            )
+        loop = asyncio.get_running_loop()
+        self._cell_number += 1
+        output_limit = self.limits.output_bytes
+        cell = _Cell(self._cell_number, asyncio.Queue(), timeout, output_limit)
+        self._cell = cell
+        self.slot.reset_peak()
+        memory_events = self.slot.memory_events()
+        started = loop.time()
+        cell.timers.append(loop.call_later(timeout, self._on_timeout, cell))
+        finished = False
+        try:
+            await self._send({"op": "exec", "cell": cell.number}, code.encode())
+            decoders = {
+                name: codecs.getincrementaldecoder("utf-8")(errors="replace")
+                for name in ("stdout", "stderr")
+            }
+            sent = 0
+            done: dict[str, Any] | None = None
+            while (item := await cell.queue.get()) is not None:
+                header, body = item
+                kind = header["t"]
+                if kind == "out":
+                    room = output_limit - sent
+                    if room <= 0:
+                        cell.truncated = True
+                        continue
+                    if len(body) > room:
+                        body, cell.truncated = body[:room], True
+                    sent += len(body)
+                    stream = "stderr" if header.get("name") == "stderr" else "stdout"
+                    if text := decoders[stream].decode(body):
+                        yield Output(stream, text)
+                elif kind == "result":
+                    yield Result(_texts(header), _binaries(header, body), int(header["count"]))
+                elif kind == "display":
+                    yield Display(_texts(header), _binaries(header, body))
+                elif kind == "error":
+                    yield Error(
+                        str(header.get("ename", "")),
+                        str(header.get("evalue", "")),
+                        [str(line) for line in header.get("traceback", [])],
+                    )
+                elif kind == "done":
+                    done = header
+                    break
+            completion = await self._completion(cell, done, loop.time() - started, memory_events)
+            self._end_cell(cell)
+            finished = True
+            yield completion
+        finally:
+            if not finished:
+                self._abandon(cell)
+
+    def interrupt(self) -> bool:
+        """Interrupt the running cell; False when none is running."""
+        cell = self._cell
+        if cell is None or not self.alive:
+            return False
+        cell.interrupted = True
+        self._signal_cell(cell)
+        return True
+
+    def _signal_cell(self, cell: _Cell) -> None:
+        """SIGINT now, SIGKILL of the whole jail after the grace period."""
+        if self.kernel_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.kernel_pid, signal.SIGINT)
+        loop = asyncio.get_running_loop()
+        cell.timers.append(loop.call_later(self.grace, self.kill_now))
+
+    def _on_timeout(self, cell: _Cell) -> None:
+        if self._cell is cell:
+            cell.timed_out = True
+            self._signal_cell(cell)
+
+    def _end_cell(self, cell: _Cell) -> None:
+        for timer in cell.timers:
+            timer.cancel()
+        if self._cell is cell:
+            self._cell = None
+
+    def _abandon(self, cell: _Cell) -> None:
+        """The caller went away mid-cell (cancel, deadline): interrupt the cell
+        and keep the session busy until it has settled."""
+        if not self.alive:
+            self._end_cell(cell)
+            return
+        cell.interrupted = True
+        self._signal_cell(cell)
+
+        async def settle() -> None:
+            try:
+                while (item := await cell.queue.get()) is not None:
+                    if item[0].get("t") == "done":
+                        break
+            finally:
+                self._end_cell(cell)
+
+        self._settling = asyncio.get_running_loop().create_task(settle())
+
+    async def _completion(
+        self, cell: _Cell, done: dict[str, Any] | None, wall: float, memory_events: int
+    ) -> Completion:
+        limit_mib = self._memory_limit_mib()
+        if done is None:
+            exit_code = await self._exit_code()
+            if cell.timed_out:
+                status = Status.TIMEOUT
+                message = (
+                    f"the cell exceeded its {cell.timeout:g} s wall-time limit and did not stop "
+                    "on interrupt; the interpreter was killed and its state is lost "
+                    "(restart the session)"
+                )
+            elif cell.interrupted:
+                status = Status.INTERRUPTED
+                message = "the cell did not stop on interrupt; the interpreter was killed"
+            elif self.slot.memory_events() > memory_events:
+                status = Status.OOM
+                message = (
+                    f"the session exceeded its memory limit ({limit_mib} MiB); the interpreter "
+                    "was killed and its state is lost (restart the session)"
+                )
+            else:
+                status = Status.KILLED
+                message = f"{_describe_exit(exit_code)}; its state is lost (restart the session)"
+            return Completion(
+                status,
+                wall,
+                0.0,
+                self.slot.peak_memory(),
+                cell.number,
+                cell.truncated,
+                False,
+                message,
+            )
+        kernel_status = done.get("status")
+        message = ""
+        if cell.timed_out:
+            status = Status.TIMEOUT
+            message = (
+                f"the cell exceeded its {cell.timeout:g} s wall-time limit and was interrupted; "
+                "the interpreter kept its state"
+            )
+        elif kernel_status == "interrupted" and cell.interrupted:
+            status = Status.INTERRUPTED
+            message = "the cell was interrupted"
+        elif kernel_status == "oom":
+            status = Status.OOM
+            message = f"MemoryError: the cell needed more than the session's {limit_mib} MiB"
+        elif kernel_status in ("error", "interrupted"):
+            status = Status.ERROR
+        else:
+            status = Status.OK
+        if cell.truncated or done.get("truncated"):
+            cell.truncated = True
+        peak = self.slot.peak_memory() or int(done.get("maxrss_kb", 0)) * 1024
+        return Completion(
+            status,
+            wall,
+            float(done.get("cpu", 0.0)),
+            peak,
+            int(done.get("count", cell.number)),
+            cell.truncated,
+            self.alive,
+            message,
+        )
+
+    def _memory_limit_mib(self) -> int:
+        return self.limits.memory_bytes >> 20
+
+    async def _exit_code(self) -> int | None:
+        if self.process is None:
+            return None
+        try:
+            return await asyncio.wait_for(self.process.wait(), 2.0)
+        except TimeoutError:
+            return None
+
+
+def _dead() -> FailedPrecondition:
+    return FailedPrecondition(
+        "SESSION_DEAD",
+        "the session's interpreter is not running; restart the session to get a fresh one",
+    )
+
+
+def _texts(header: dict[str, Any]) -> dict[str, str]:
+    text = header.get("text")
+    return {str(k): str(v) for k, v in text.items()} if isinstance(text, dict) else {}
+
+
+def _binaries(header: dict[str, Any], body: bytes) -> dict[str, bytes]:
+    """Binary representations: header['binary'] lists [mime, length] pairs
+    that slice the body in order."""
+    out: dict[str, bytes] = {}
+    offset = 0
+    for entry in header.get("binary") or []:
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], int)):
+            continue
+        mime, length = str(entry[0]), entry[1]
+        out[mime] = body[offset : offset + length]
+        offset += length
+    return out

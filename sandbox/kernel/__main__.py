@@ -1,0 +1,187 @@
+"""Entry point of the kernel inside the jail.
+
+Started as pid 1 of the jail's pid namespace with the control channel on
+fds 0 (requests) and 1 (events). It forks: the parent stays pid 1 and only
+reaps orphans; the child is the kernel. The kernel keeps the control fds
+private, gives user code /dev/null as stdin and pipes as stdout/stderr, and
+runs requests from the host one at a time.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import queue
+import resource
+import signal
+import sys
+import threading
+
+from . import protocol
+from .cells import PythonCells
+from .channel import Channel, Pump
+
+SYNC_TIMEOUT = 1.0
+
+
+def _init_loop(kernel_pid: int) -> None:
+    """Pid 1: reap every orphan; leave with the kernel's exit status."""
+    devnull = os.open("/dev/null", os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.closerange(3, 1 << 16)
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(0)
+        except InterruptedError:
+            continue
+        if pid == kernel_pid:
+            code = os.waitstatus_to_exitcode(status)
+            os._exit(code if code >= 0 else 128 - code)
+
+
+def _private_fd(fd: int) -> int:
+    moved = os.dup(fd)
+    os.set_inheritable(moved, False)
+    return moved
+
+
+def _text_stream(fd: int) -> io.TextIOWrapper:
+    raw = io.FileIO(fd, "w", closefd=False)
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace", write_through=True)
+
+
+class Kernel:
+    """Serves the host's requests."""
+
+    def __init__(self, ctrl_in: int, channel: Channel, pumps: list[Pump]) -> None:
+        self.ctrl_in = ctrl_in
+        self.channel = channel
+        self.pumps = pumps
+        self.cells = PythonCells(channel, self.sync_output)
+        self.output_limit = 1 << 20
+        self.requests: queue.SimpleQueue[tuple[dict[str, object], bytes]] = queue.SimpleQueue()
+
+    def read_requests(self) -> None:
+        """Reader thread: the host closing the channel ends the kernel at once,
+        even while a cell is running."""
+        while True:
+            try:
+                frame = protocol.read_frame(self.ctrl_in)
+            except (OSError, protocol.ProtocolError):
+                frame = None
+            if frame is None:
+                os._exit(0)
+            self.requests.put(frame)
+
+    def serve(self) -> None:
+        threading.Thread(target=self.read_requests, name="requests", daemon=True).start()
+        self.channel.send({"t": "ready", "python": sys.version.split()[0]})
+        while True:
+            header, body = self.requests.get()
+            op = header.get("op")
+            if op == "exec":
+                self.execute(header, body)
+            elif op == "configure":
+                self.configure(header)
+            elif op == "ping":
+                self.channel.send({"t": "pong", "id": header.get("id")})
+            else:
+                self.channel.send({"t": "bad_request", "id": header.get("id"), "op": str(op)})
+
+    def configure(self, header: dict[str, object]) -> None:
+        """Lower the kernel's limits for a session; children inherit them."""
+        applied: dict[str, object] = {}
+        limits = header.get("rlimits")
+        if isinstance(limits, dict):
+            for name, value in limits.items():
+                which = getattr(resource, name, None)
+                if isinstance(which, int) and isinstance(value, int):
+                    resource.setrlimit(which, (value, value))
+                    applied[name] = value
+        output = header.get("output_bytes")
+        if isinstance(output, int) and output > 0:
+            self.output_limit = output
+            self.cells.result_limit = output
+        self.channel.send({"t": "configured", "id": header.get("id"), "applied": applied})
+
+    def sync_output(self) -> None:
+        """Forward everything written to fds 1 and 2 so far."""
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - user code may have replaced or closed them
+                pass
+        for pump in self.pumps:
+            pump.sync(SYNC_TIMEOUT)
+
+    def execute(self, header: dict[str, object], body: bytes) -> None:
+        cell = int(header.get("cell", 0))  # type: ignore[call-overload]
+        code = body.decode("utf-8", errors="replace")
+        for pump in self.pumps:
+            pump.begin(cell, self.output_limit)
+        usage_before = _cpu_seconds()
+        status = self.cells.run(cell, code)
+        self.sync_output()
+        for pump in self.pumps:
+            pump.end()
+        self.channel.send(
+            {
+                "t": "done",
+                "cell": cell,
+                "status": status,
+                "count": self.cells.count,
+                "cpu": _cpu_seconds() - usage_before,
+                "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "truncated": any(p.truncated for p in self.pumps),
+            }
+        )
+
+
+def _cpu_seconds() -> float:
+    self_usage = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return self_usage.ru_utime + self_usage.ru_stime + children.ru_utime + children.ru_stime
+
+
+def main() -> None:
+    """Run the kernel; sys.argv[1:] are directories of packages for user code."""
+    kernel_pid = os.fork()
+    if kernel_pid:
+        _init_loop(kernel_pid)
+    ctrl_in = _private_fd(0)
+    ctrl_out = _private_fd(1)
+    devnull = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    channel = Channel(ctrl_out)
+    pumps = []
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        read_end, write_end = os.pipe()
+        os.set_inheritable(read_end, False)
+        os.dup2(write_end, fd)
+        os.close(write_end)
+        pump = Pump(read_end, fd, name, channel)
+        pump.start()
+        pumps.append(pump)
+    if len(sys.argv) > 1:
+        import site
+
+        for directory in sys.argv[1:]:
+            site.addsitedir(directory)
+    sys.stdout = sys.__stdout__ = _text_stream(1)  # type: ignore[misc]
+    sys.stderr = sys.__stderr__ = _text_stream(2)  # type: ignore[misc]
+    kernel = Kernel(ctrl_in, channel, pumps)
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if kernel.cells.in_user_code:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    kernel.serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Runs Python cells in one persistent namespace, as a notebook kernel does."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import linecache
+import os
+import sys
+import traceback
+import types
+from collections.abc import Callable
+
+from .channel import Channel
+
+CELL_PREFIX = "<cell-"
+KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _split_trailing_expression(tree: ast.Module) -> tuple[ast.Module, ast.Expression | None]:
+    """Split a cell into its statements and a trailing expression, if any."""
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = tree.body[-1]
+        assert isinstance(last, ast.Expr)
+        body = ast.Module(body=tree.body[:-1], type_ignores=[])
+        return body, ast.Expression(body=last.value)
+    return tree, None
+
+
+def _drop_kernel_frames(te: traceback.TracebackException, seen: set[int]) -> None:
+    if id(te) in seen:
+        return
+    seen.add(id(te))
+    te.stack = traceback.StackSummary.from_list(
+        [f for f in te.stack if not f.filename.startswith(KERNEL_DIR)]
+    )
+    for chained in (te.__cause__, te.__context__):
+        if chained is not None:
+            _drop_kernel_frames(chained, seen)
+
+
+def format_exception(exc: BaseException) -> list[str]:
+    """Traceback lines of exc without the kernel's own frames."""
+    te = traceback.TracebackException.from_exception(exc)
+    _drop_kernel_frames(te, set())
+    return list(te.format())
+
+
+class PythonCells:
+    """A persistent __main__ namespace and the execution of cells in it."""
+
+    def __init__(self, channel: Channel, sync_output: Callable[[], None]) -> None:
+        self.channel = channel
+        # Called before a result or an error is sent, so that they follow the
+        # output printed before them.
+        self.sync_output = sync_output
+        self.module = types.ModuleType("__main__")
+        self.module.__dict__["__builtins__"] = builtins
+        sys.modules["__main__"] = self.module
+        self.namespace = self.module.__dict__
+        self.count = 0
+        # SIGINT raises KeyboardInterrupt only while user code runs, so an
+        # interrupt can never tear a frame the kernel is writing.
+        self.in_user_code = False
+        self.result_limit = 1 << 20
+
+    def _register_source(self, filename: str, code: str) -> None:
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+
+    def run(self, cell: int, code: str) -> str:
+        """Run one cell; return 'ok', 'error', 'interrupted' or 'oom'."""
+        self.count += 1
+        filename = f"{CELL_PREFIX}{self.count}>"
+        self._register_source(filename, code)
+        try:
+            tree = ast.parse(code, filename=filename)
+            body, trailing = _split_trailing_expression(tree)
+            compiled_body = compile(body, filename, "exec")
+            compiled_expr = compile(trailing, filename, "eval") if trailing else None
+            self.in_user_code = True
+            try:
+                exec(compiled_body, self.namespace)
+                value = eval(compiled_expr, self.namespace) if compiled_expr else None
+                text = repr(value) if value is not None else None
+            finally:
+                self.in_user_code = False
+        except KeyboardInterrupt as exc:
+            self._send_error(cell, exc)
+            return "interrupted"
+        except MemoryError as exc:
+            self._send_error(cell, exc)
+            return "oom"
+        except BaseException as exc:  # noqa: BLE001 - every user error is reported, none kills the kernel
+            self._send_error(cell, exc)
+            return "error"
+        if text is not None:
+            builtins._ = value  # type: ignore[attr-defined]
+            self._send_result(cell, text)
+        return "ok"
+
+    def _send_result(self, cell: int, text: str) -> None:
+        if len(text) > self.result_limit:
+            text = (
+                text[: self.result_limit]
+                + f"... [repr truncated at {self.result_limit} characters]"
+            )
+        self.sync_output()
+        self.channel.send(
+            {"t": "result", "cell": cell, "count": self.count, "text": {"text/plain": text}}
+        )
+
+    def _send_error(self, cell: int, exc: BaseException) -> None:
+        try:
+            evalue = str(exc)
+        except Exception:  # noqa: BLE001 - a broken __str__ must not break reporting
+            evalue = f"<unprintable {type(exc).__name__}>"
+        try:
+            lines = format_exception(exc)
+        except Exception:  # noqa: BLE001
+            lines = [f"{type(exc).__name__}: {evalue}\n"]
+        self.sync_output()
+        self.channel.send(
+            {
+                "t": "error",
+                "cell": cell,
+                "ename": type(exc).__name__,
+                "evalue": evalue,
+                "traceback": lines,
+            }
+        )

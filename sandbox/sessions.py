@@ -1,0 +1,277 @@
+"""Sessions: tenant-owned, stateful jailed interpreters, and their registry."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import secrets
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+
+from codeact.errors import FailedPrecondition, NotFound, ResourceExhausted, invalid
+
+from . import limits as limits_mod
+from .events import Event
+from .factory import JailFactory
+from .interpreter import Interpreter
+from .limits import Limits
+from .workspace import Workspace
+
+MAX_LABELS = 32
+MAX_LABEL_CHARS = 256
+
+
+class SessionState(enum.Enum):
+    IDLE = "idle"
+    BUSY = "busy"
+    DEAD = "dead"
+
+
+@dataclass
+class Session:
+    """One tenant's stateful sandbox: a workspace and the interpreter over it."""
+
+    id: str
+    tenant: str
+    limits: Limits
+    workspace: Workspace
+    interpreter: Interpreter
+    labels: dict[str, str] = field(default_factory=dict)
+    created: float = field(default_factory=time.time)
+    last_active: float = field(default_factory=time.time)
+    restart_count: int = 0
+    # Serializes restart and delete (execution has its own busy check).
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    deleted: bool = False
+
+    @property
+    def state(self) -> SessionState:
+        if not self.interpreter.alive:
+            return SessionState.DEAD
+        return SessionState.BUSY if self.interpreter.busy else SessionState.IDLE
+
+    @property
+    def expires(self) -> float:
+        return self.last_active + self.limits.idle_ttl
+
+    @property
+    def execution_count(self) -> int:
+        return self.interpreter.cells_run
+
+    def touch(self) -> None:
+        self.last_active = time.time()
+
+
+@dataclass(frozen=True)
+class RegistryLimits:
+    max_sessions: int = 1000
+    max_sessions_per_tenant: int = 100
+    max_code_bytes: int = 1 << 20
+
+
+class SessionRegistry:
+    """Creates, finds and ends sessions; another tenant's session is NOT_FOUND."""
+
+    def __init__(
+        self, factory: JailFactory, quotas: RegistryLimits | None = None, instance: str = "local"
+    ) -> None:
+        self.factory = factory
+        self.quotas = quotas or RegistryLimits()
+        self.instance = instance
+        self._sessions: dict[str, Session] = {}
+        self._pending: dict[str, int] = {}  # creations in flight, per tenant
+
+    @property
+    def defaults(self) -> Limits:
+        return self.factory.config.defaults
+
+    @property
+    def ceilings(self) -> Limits:
+        return self.factory.config.ceilings
+
+    def _count(self, tenant: str) -> int:
+        owned = sum(1 for s in self._sessions.values() if s.tenant == tenant)
+        return owned + self._pending.get(tenant, 0)
+
+    async def create(
+        self,
+        tenant: str,
+        requested: Mapping[str, float] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> Session:
+        limits = limits_mod.resolve(requested or {}, self.defaults, self.ceilings)
+        clean_labels = _check_labels(labels or {})
+        if len(self._sessions) + sum(self._pending.values()) >= self.quotas.max_sessions:
+            raise ResourceExhausted(
+                "EXECUTOR_FULL",
+                f"this executor holds its maximum of {self.quotas.max_sessions} sessions",
+                metadata={"limit": self.quotas.max_sessions},
+            )
+        if self._count(tenant) >= self.quotas.max_sessions_per_tenant:
+            raise ResourceExhausted(
+                "SESSION_QUOTA_EXCEEDED",
+                f"tenant already has {self.quotas.max_sessions_per_tenant} sessions; "
+                "delete one first",
+                metadata={"limit": self.quotas.max_sessions_per_tenant},
+            )
+        self._pending[tenant] = self._pending.get(tenant, 0) + 1
+        try:
+            ws, interpreter = await self._new_interpreter(limits)
+        finally:
+            self._pending[tenant] -= 1
+        session = Session(
+            id=f"{self.instance}-{secrets.token_hex(10)}",
+            tenant=tenant,
+            limits=limits,
+            workspace=ws,
+            interpreter=interpreter,
+            labels=clean_labels,
+        )
+        self._sessions[session.id] = session
+        return session
+
+    async def _new_interpreter(self, limits: Limits) -> tuple[Workspace, Interpreter]:
+        ws = self.factory.new_workspace(limits.workspace_bytes)
+        try:
+            interpreter = await self.factory.start(ws)
+        except BaseException:
+            self.factory.release_workspace(ws)
+            raise
+        try:
+            await interpreter.configure(limits)
+        except BaseException:
+            await interpreter.close()
+            self.factory.release_workspace(ws)
+            raise
+        return ws, interpreter
+
+    def get(self, tenant: str, session_id: str) -> Session:
+        session = self._sessions.get(session_id)
+        if session is None or session.tenant != tenant or session.deleted:
+            raise NotFound(
+                "SESSION_NOT_FOUND",
+                f"session {session_id!r} does not exist",
+                metadata={"session_id": session_id},
+            )
+        return session
+
+    def list(self, tenant: str) -> list[Session]:
+        owned = [s for s in self._sessions.values() if s.tenant == tenant and not s.deleted]
+        return sorted(owned, key=lambda s: (s.created, s.id))
+
+    async def delete(self, tenant: str, session_id: str) -> None:
+        session = self.get(tenant, session_id)
+        await self._end(session)
+
+    async def _end(self, session: Session) -> None:
+        async with session.lock:
+            if session.deleted:
+                return
+            session.deleted = True
+            self._sessions.pop(session.id, None)
+            await session.interpreter.close()
+            self.factory.release_workspace(session.workspace)
+
+    async def restart(self, tenant: str, session_id: str) -> Session:
+        """Replace the interpreter; variables are lost, the workspace stays."""
+        session = self.get(tenant, session_id)
+        async with session.lock:
+            if session.deleted:
+                raise self._gone(session_id)
+            await session.interpreter.close()
+            interpreter = await self.factory.start(session.workspace)
+            try:
+                await interpreter.configure(session.limits)
+            except BaseException:
+                await interpreter.close()
+                raise
+            session.interpreter = interpreter
+            session.restart_count += 1
+            session.touch()
+        return session
+
+    def _gone(self, session_id: str) -> NotFound:
+        return NotFound(
+            "SESSION_NOT_FOUND",
+            f"session {session_id!r} does not exist",
+            metadata={"session_id": session_id},
+        )
+
+    async def execute(
+        self, tenant: str, session_id: str, code: str, timeout: float | None = None
+    ) -> AsyncIterator[Event]:
+        """Run a cell; validation errors are raised before the first event."""
+        session = self.get(tenant, session_id)
+        if not code.strip():
+            raise invalid("code", "must not be empty", "CODE_EMPTY")
+        size = len(code.encode("utf-8", errors="surrogatepass"))
+        if size > self.quotas.max_code_bytes:
+            raise invalid(
+                "code",
+                f"is {size} bytes; the limit is {self.quotas.max_code_bytes}",
+                "CODE_TOO_LARGE",
+            )
+        cell_timeout = session.limits.cell_timeout
+        if timeout is not None:
+            if timeout < 0:
+                raise invalid("timeout", "must not be negative", "INVALID_TIMEOUT")
+            if timeout > cell_timeout:
+                raise invalid(
+                    "timeout",
+                    f"{timeout:g} s is above the session's cell_timeout of {cell_timeout:g} s",
+                    "INVALID_TIMEOUT",
+                )
+            if timeout:
+                cell_timeout = timeout
+        if session.state is SessionState.DEAD:
+            raise FailedPrecondition(
+                "SESSION_DEAD",
+                "the session's interpreter is not running; restart the session",
+                metadata={"session_id": session_id},
+            )
+        session.touch()
+        try:
+            async for event in session.interpreter.execute(code, cell_timeout):
+                yield event
+        finally:
+            session.touch()
+
+    def interrupt(self, tenant: str, session_id: str) -> bool:
+        return self.get(tenant, session_id).interpreter.interrupt()
+
+    async def reap_idle(self, now: float | None = None) -> int:
+        """Delete the sessions idle past their TTL; return how many."""
+        now = time.time() if now is None else now
+        expired = [
+            s for s in list(self._sessions.values()) if not s.interpreter.busy and s.expires <= now
+        ]
+        for session in expired:
+            await self._end(session)
+        return len(expired)
+
+    async def run_reaper(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self.reap_idle()
+
+    async def close(self) -> None:
+        """End every session (executor shutdown)."""
+        await asyncio.gather(
+            *(self._end(s) for s in list(self._sessions.values())), return_exceptions=True
+        )
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+
+def _check_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    if len(labels) > MAX_LABELS:
+        raise invalid("labels", f"at most {MAX_LABELS} labels are allowed")
+    for key, value in labels.items():
+        if not key or len(key) > MAX_LABEL_CHARS or len(value) > MAX_LABEL_CHARS:
+            raise invalid(
+                f"labels[{key[:40]!r}]",
+                f"keys must be 1-{MAX_LABEL_CHARS} characters, values at most {MAX_LABEL_CHARS}",
+            )
+    return dict(labels)

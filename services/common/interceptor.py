@@ -1,0 +1,158 @@
+"""The server interceptor: authentication, request ids, errors, logs, metrics.
+
+Every RPC of every service passes through here once. Handlers raise
+CodeActError subclasses; this turns them into rich statuses. Anything else
+is a bug: it is logged with its traceback and the caller gets INTERNAL with
+the request id, never the exception text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+import structlog
+
+from codeact.errors import CodeActError, Internal, Unimplemented
+
+from .auth import Authenticator, current_identity
+from .metrics import Metrics
+from .status import to_grpc_status
+
+REQUEST_ID_KEY = "x-request-id"
+log = structlog.get_logger("rpc")
+
+
+class _Call:
+    """Book-keeping of one RPC."""
+
+    def __init__(self, method: str, metadata: Any, peer: str = "") -> None:
+        self.method = method
+        self.metadata: tuple[tuple[str, Any], ...] = tuple(metadata or ())
+        supplied = next((v for k, v in self.metadata if k == REQUEST_ID_KEY), "")
+        text = supplied.decode() if isinstance(supplied, bytes) else str(supplied)
+        self.request_id = text[:64] if text else uuid.uuid4().hex[:16]
+        self.tenant = ""
+        self.code = "OK"
+        self.started = time.perf_counter()
+
+
+class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, authenticator: Authenticator, metrics: Metrics) -> None:
+        self.authenticator = authenticator
+        self.metrics = metrics
+
+    async def intercept_service(
+        self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails
+    ) -> Any:
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        method = details.method
+        metadata = details.invocation_metadata
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(handler.unary_unary, method, metadata),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                self._unary(handler.stream_unary, method, metadata),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._streaming(handler.unary_stream, method, metadata),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            self._streaming(handler.stream_stream, method, metadata),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _unary(self, behavior: Callable[..., Any], method: str, metadata: Any) -> Any:
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            call = _Call(method, metadata)
+            try:
+                self._begin(call)
+                return await behavior(request, context)
+            except BaseException as exc:
+                await self._fail(call, context, exc)
+                raise
+            finally:
+                self._finish(call)
+
+        return wrapper
+
+    def _streaming(self, behavior: Callable[..., Any], method: str, metadata: Any) -> Any:
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            call = _Call(method, metadata)
+            try:
+                self._begin(call)
+                async for response in behavior(request, context):
+                    yield response
+            except BaseException as exc:
+                await self._fail(call, context, exc)
+                raise
+            finally:
+                self._finish(call)
+
+        return wrapper
+
+    def _begin(self, call: _Call) -> None:
+        """Bind the request id for logs and authenticate the caller."""
+        structlog.contextvars.bind_contextvars(request_id=call.request_id)
+        identity = self.authenticator.authenticate(call.method, call.metadata)
+        current_identity.set(identity)
+        if identity is not None:
+            call.tenant = identity.tenant
+
+    async def _fail(
+        self, call: _Call, context: grpc.aio.ServicerContext, exc: BaseException
+    ) -> None:
+        """Record the outcome; turn our errors into a rich status (abort raises)."""
+        if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+            call.code = "CANCELLED"
+            return
+        if isinstance(exc, grpc.aio.AbortError):
+            code = context.code()
+            call.code = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+            return
+        if isinstance(exc, NotImplementedError):
+            # The generated base servicer raises this for RPCs not built yet.
+            exc = Unimplemented(
+                "NOT_IMPLEMENTED",
+                f"{call.method} is not implemented yet; the README lists live RPCs",
+            )
+        if not isinstance(exc, CodeActError):
+            log.error("rpc.unhandled_exception", exc_info=exc, method=call.method)
+            exc = Internal(
+                "INTERNAL",
+                f"internal error; quote request id {call.request_id} to the operator",
+                metadata={"request_id": call.request_id},
+            )
+        call.code = exc.code
+        status = to_grpc_status(exc)
+        trailing = (*status.trailing_metadata, (REQUEST_ID_KEY, call.request_id))
+        await context.abort(status.code, status.details, trailing)
+
+    def _finish(self, call: _Call) -> None:
+        elapsed = time.perf_counter() - call.started
+        self.metrics.observe_rpc(call.method, call.code, elapsed)
+        level = "debug" if call.method.startswith("/grpc.health.") else "info"
+        getattr(log, level)(
+            "rpc",
+            method=call.method,
+            code=call.code,
+            tenant=call.tenant,
+            duration_ms=round(elapsed * 1000, 3),
+        )
+        structlog.contextvars.unbind_contextvars("request_id")

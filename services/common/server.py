@@ -1,0 +1,163 @@
+"""Server bootstrap shared by every service.
+
+A grpc.aio server with the interceptor, standard health checking, server
+reflection, keepalive and message-size options, Prometheus metrics over
+HTTP, and a graceful drain on SIGTERM: health turns NOT_SERVING, in-flight
+RPCs get `drain_grace` seconds, then the service's own shutdown runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from .auth import Authenticator, KeyRing
+from .interceptor import ServerInterceptor
+from .metrics import Metrics
+from .settings import ServerSettings
+
+log = structlog.get_logger("server")
+
+
+def server_options(settings: ServerSettings) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.keepalive_time_ms", int(settings.keepalive_time * 1000)),
+        ("grpc.keepalive_timeout_ms", int(settings.keepalive_timeout * 1000)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        # Clients ping every 30 s by default; allow down to 10 s.
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+        # A second server on a taken port must fail, not share it.
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+@dataclass
+class Service:
+    """What a service plugs into the chassis."""
+
+    name: str
+    # Fully qualified gRPC service names, for health and reflection.
+    full_names: Sequence[str]
+    register: Callable[[grpc.aio.Server], None]
+    metrics: Metrics | None = None
+    on_start: Callable[[], Awaitable[None]] | None = None
+    on_stop: Callable[[], Awaitable[None]] | None = None
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def single_servicer(
+    name: str,
+    full_name: str,
+    servicer: Any,
+    add_to_server: Callable[[Any, grpc.aio.Server], None],
+) -> Service:
+    """A Service made of one servicer and nothing to start or stop."""
+    return Service(
+        name=name,
+        full_names=[full_name],
+        register=lambda server: add_to_server(servicer, server),
+        metrics=Metrics(name),
+    )
+
+
+class Server:
+    """One running gRPC server for one service."""
+
+    def __init__(self, settings: ServerSettings, service: Service) -> None:
+        self.settings = settings
+        self.service = service
+        self.metrics = service.metrics or Metrics(service.name)
+        keys = KeyRing.from_sources(settings.api_keys_file, settings.api_keys)
+        self.authenticator = Authenticator(keys, dev_mode=settings.dev_mode)
+        self.health = health.aio.HealthServicer()
+        self.port = 0
+        self.metrics_port = 0
+        self._server: grpc.aio.Server | None = None
+        self._stopping = False
+
+    async def start(self) -> int:
+        server = grpc.aio.server(
+            interceptors=[ServerInterceptor(self.authenticator, self.metrics)],
+            options=server_options(self.settings),
+        )
+        self.service.register(server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            [*self.service.full_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        )
+        address = f"{self.settings.host}:{self.settings.port}"
+        self.port = server.add_insecure_port(address)
+        if self.service.on_start is not None:
+            await self.service.on_start()
+        await server.start()
+        self._server = server
+        serving = health_pb2.HealthCheckResponse.SERVING
+        for name in ("", *self.service.full_names):
+            await self.health.set(name, serving)
+        if self.settings.metrics_port >= 0:
+            self.metrics_port = self.metrics.serve_http(
+                self.settings.host, self.settings.metrics_port
+            )
+        log.info(
+            "server.started",
+            service=self.service.name,
+            address=f"{self.settings.host}:{self.port}",
+            metrics_port=self.metrics_port or None,
+            auth="dev" if self.settings.dev_mode else "api_key",
+        )
+        return self.port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain: NOT_SERVING, let in-flight RPCs finish, then shut down."""
+        if self._stopping or self._server is None:
+            return
+        self._stopping = True
+        await self.health.enter_graceful_shutdown()
+        grace = self.settings.drain_grace if grace is None else grace
+        log.info("server.draining", service=self.service.name, grace_s=grace)
+        await self._server.stop(grace)
+        for task in self.service.background:
+            task.cancel()
+        if self.service.on_stop is not None:
+            await self.service.on_stop()
+        self.metrics.stop_http()
+        log.info("server.stopped", service=self.service.name)
+
+    async def wait(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+
+@contextlib.asynccontextmanager
+async def running(settings: ServerSettings, service: Service) -> AsyncIterator[Server]:
+    """Start a server for the duration of a block (tests, embedding)."""
+    server = Server(settings, service)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop(grace=0.5)
+
+
+async def serve(settings: ServerSettings, service: Service) -> None:
+    """Run until SIGTERM or SIGINT, then drain."""
+    server = Server(settings, service)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()

@@ -1,0 +1,1 @@
+"""The executor service: stateful sandboxed sessions over gRPC."""

