@@ -9,6 +9,7 @@ hits, OOM kills) survive nsjail removing its child and can be read per cell.
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -52,11 +53,38 @@ def _write(path: Path, value: str) -> None:
         f.write(value)
 
 
-def _read_int(path: Path, default: int = 0) -> int:
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return default
+class _Knob:
+    """A cgroup file read and written on every cell, through one descriptor."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = -1
+
+    def _open(self) -> int:
+        if self.fd < 0:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+        return self.fd
+
+    def text(self) -> str:
+        try:
+            return os.pread(self._open(), 4096, 0).decode()
+        except OSError:
+            return ""
+
+    def value(self) -> int:
+        try:
+            return int(self.text().split()[0])
+        except (ValueError, IndexError):
+            return 0
+
+    def write(self, text: str) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._open(), text.encode())
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def _rmdir_tree(path: Path) -> bool:
@@ -77,6 +105,10 @@ class V1Slot:
         self.mount = mount
         self.name = name
         self.relative = f"{parent}/{name}"
+        memory = self._dir("memory")
+        self._peak = _Knob(memory / "memory.max_usage_in_bytes")
+        self._failcnt = _Knob(memory / "memory.failcnt")
+        self._cpu_children: list[Path] | None = None
 
     def _dir(self, controller: str) -> Path:
         return self.mount / controller / self.relative
@@ -92,7 +124,9 @@ class V1Slot:
         # v1 refuses a parent CPU quota below a child's, so the quota goes on
         # nsjail's child (created at start, at the ceiling); the slot has none.
         quota = str(limits.cpu_millicores * CPU_PERIOD_US // 1000)
-        for child in self._dir("cpu").glob("NSJAIL.*"):
+        if not self._cpu_children:  # nsjail's child exists once the jail has started
+            self._cpu_children = list(self._dir("cpu").glob("NSJAIL.*"))
+        for child in self._cpu_children:
             _write(child / "cpu.cfs_period_us", str(CPU_PERIOD_US))
             _write(child / "cpu.cfs_quota_us", quota)
 
@@ -110,16 +144,17 @@ class V1Slot:
         ]  # fmt: skip
 
     def reset_peak(self) -> None:
-        with contextlib.suppress(OSError):
-            _write(self._dir("memory") / "memory.max_usage_in_bytes", "0")
+        self._peak.write("0")
 
     def peak_memory(self) -> int:
-        return _read_int(self._dir("memory") / "memory.max_usage_in_bytes")
+        return self._peak.value()
 
     def memory_events(self) -> int:
-        return _read_int(self._dir("memory") / "memory.failcnt")
+        return self._failcnt.value()
 
     def remove(self) -> bool:
+        self._peak.close()
+        self._failcnt.close()
         return all([_rmdir_tree(self._dir(c)) for c in V1_CONTROLLERS])
 
 
@@ -127,6 +162,8 @@ class V2Slot:
     def __init__(self, parent: Path, name: str) -> None:
         self.name = name
         self.path = parent / name
+        self._peak = _Knob(self.path / "memory.peak")
+        self._events = _Knob(self.path / "memory.events")
 
     def create(self, limits: SlotLimits) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -152,23 +189,21 @@ class V2Slot:
 
     def reset_peak(self) -> None:
         # Writable since Linux 6.12; older kernels report the lifetime peak.
-        with contextlib.suppress(OSError):
-            _write(self.path / "memory.peak", "reset")
+        self._peak.write("reset")
 
     def peak_memory(self) -> int:
-        return _read_int(self.path / "memory.peak")
+        return self._peak.value()
 
     def memory_events(self) -> int:
-        try:
-            for line in (self.path / "memory.events").read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == "max":
-                    return int(value)
-        except (OSError, ValueError):
-            pass
+        for line in self._events.text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "max" and value.strip().isdigit():
+                return int(value)
         return 0
 
     def remove(self) -> bool:
+        self._peak.close()
+        self._events.close()
         return _rmdir_tree(self.path)
 
 

@@ -16,6 +16,7 @@ from .events import Event
 from .factory import JailFactory
 from .interpreter import Interpreter
 from .limits import Limits
+from .pool import WarmPool
 from .workspace import Workspace
 
 MAX_LABELS = 32
@@ -41,6 +42,8 @@ class Session:
     created: float = field(default_factory=time.time)
     last_active: float = field(default_factory=time.time)
     restart_count: int = 0
+    # True when the interpreter came from the warm pool.
+    warm: bool = False
     # Serializes restart and delete (execution has its own busy check).
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     deleted: bool = False
@@ -74,11 +77,16 @@ class SessionRegistry:
     """Creates, finds and ends sessions; another tenant's session is NOT_FOUND."""
 
     def __init__(
-        self, factory: JailFactory, quotas: RegistryLimits | None = None, instance: str = "local"
+        self,
+        factory: JailFactory,
+        quotas: RegistryLimits | None = None,
+        instance: str = "local",
+        pool: WarmPool | None = None,
     ) -> None:
         self.factory = factory
         self.quotas = quotas or RegistryLimits()
         self.instance = instance
+        self.pool = pool
         self._sessions: dict[str, Session] = {}
         self._pending: dict[str, int] = {}  # creations in flight, per tenant
 
@@ -117,7 +125,7 @@ class SessionRegistry:
             )
         self._pending[tenant] = self._pending.get(tenant, 0) + 1
         try:
-            ws, interpreter = await self._new_interpreter(limits)
+            ws, interpreter, warm = await self._new_interpreter(limits)
         finally:
             self._pending[tenant] -= 1
         session = Session(
@@ -127,11 +135,28 @@ class SessionRegistry:
             workspace=ws,
             interpreter=interpreter,
             labels=clean_labels,
+            warm=warm,
         )
         self._sessions[session.id] = session
         return session
 
-    async def _new_interpreter(self, limits: Limits) -> tuple[Workspace, Interpreter]:
+    async def _new_interpreter(self, limits: Limits) -> tuple[Workspace, Interpreter, bool]:
+        """From the warm pool when it has one ready, else a cold start."""
+        taken = self.pool.take() if self.pool is not None else None
+        if taken is not None:
+            ws, interpreter = taken
+            try:
+                if ws.size_bytes != limits.workspace_bytes:
+                    ws.resize(limits.workspace_bytes)
+                await interpreter.configure(limits)
+                return ws, interpreter, True
+            except Exception:  # noqa: BLE001 - a bad pooled jail falls back to a cold start
+                await interpreter.close()
+                self.factory.release_workspace(ws)
+        ws, interpreter = await self._cold_start(limits)
+        return ws, interpreter, False
+
+    async def _cold_start(self, limits: Limits) -> tuple[Workspace, Interpreter]:
         ws = self.factory.new_workspace(limits.workspace_bytes)
         try:
             interpreter = await self.factory.start(ws)

@@ -41,12 +41,17 @@ def settings_class(service: str) -> type[ServerSettings]:
     return cls
 
 
-def wait_healthy(address: str, timeout: float) -> bool:
-    """Poll grpc.health.v1 until SERVING or the timeout."""
+def wait_healthy(
+    address: str, timeout: float, child: subprocess.Popen[bytes] | None = None
+) -> bool:
+    """Poll grpc.health.v1 until SERVING, the timeout, or the child's exit
+    (so a port already taken by someone else is not mistaken for ours)."""
     deadline = time.monotonic() + timeout
     with grpc.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
+            if child is not None and child.poll() is not None:
+                return False
             try:
                 reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
@@ -105,8 +110,11 @@ def up(argv: Sequence[str]) -> int:
             [sys.executable, "-m", f"services.{name}", *extra], env=os.environ.copy()
         )
     for name in wanted:
-        if not wait_healthy(addresses[name], args.startup_timeout):
-            print(f"codeact-server up: {name} did not become healthy", file=sys.stderr)
+        if not wait_healthy(addresses[name], args.startup_timeout, children[name]):
+            print(
+                f"codeact-server up: {name} did not become healthy on {addresses[name]}",
+                file=sys.stderr,
+            )
             _stop_all(children, 5.0)
             return 1
     mode = "development mode, no auth" if args.dev else "API keys required"

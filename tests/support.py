@@ -67,14 +67,20 @@ class ServerThread:
         self._thread.join(10)
 
 
-def sandbox_processes(uids: set[int] | None = None) -> list[int]:
-    """Pids of processes running as a sandbox uid (outside view)."""
+def sandbox_processes(uids: set[int] | None = None, instance: str | None = None) -> list[int]:
+    """Pids of processes running as a sandbox uid (outside view), optionally
+    only those in the cgroups of one executor instance."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             status = (entry / "status").read_text()
+            if (
+                instance is not None
+                and f"/codeact/{instance}/" not in (entry / "cgroup").read_text()
+            ):
+                continue
         except OSError:
             continue
         for line in status.splitlines():
@@ -88,3 +94,25 @@ def sandbox_processes(uids: set[int] | None = None) -> list[int]:
 
 def can_jail() -> bool:
     return os.geteuid() == 0
+
+
+def uid_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    raise LookupError(pid)
+
+
+def pids_with_argument(argument: str) -> list[int]:
+    """Pids whose command line has this exact argument."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                args = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argument.encode() in args:
+                found.append(int(entry.name))
+    return found

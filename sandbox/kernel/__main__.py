@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import io
 import os
-import queue
 import resource
+import select
 import signal
 import sys
 import threading
@@ -62,11 +62,21 @@ class Kernel:
         self.pumps = pumps
         self.cells = PythonCells(channel, self.sync_output)
         self.output_limit = 1 << 20
-        self.requests: queue.SimpleQueue[tuple[dict[str, object], bytes]] = queue.SimpleQueue()
 
-    def read_requests(self) -> None:
-        """Reader thread: the host closing the channel ends the kernel at once,
-        even while a cell is running."""
+    def watch_host(self) -> None:
+        """Watchdog thread: the host closing the channel ends the kernel at
+        once, even while a cell is running. It only waits for the hang-up;
+        requests are read by the main thread, with no hand-off between threads."""
+        poller = select.poll()
+        poller.register(self.ctrl_in, 0)  # POLLHUP and POLLERR are always reported
+        while True:
+            for _, events in poller.poll():
+                if events & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                    os._exit(0)
+
+    def serve(self) -> None:
+        threading.Thread(target=self.watch_host, name="watchdog", daemon=True).start()
+        self.channel.send({"t": "ready", "python": sys.version.split()[0]})
         while True:
             try:
                 frame = protocol.read_frame(self.ctrl_in)
@@ -74,13 +84,7 @@ class Kernel:
                 frame = None
             if frame is None:
                 os._exit(0)
-            self.requests.put(frame)
-
-    def serve(self) -> None:
-        threading.Thread(target=self.read_requests, name="requests", daemon=True).start()
-        self.channel.send({"t": "ready", "python": sys.version.split()[0]})
-        while True:
-            header, body = self.requests.get()
+            header, body = frame
             op = header.get("op")
             if op == "exec":
                 self.execute(header, body)
@@ -163,7 +167,7 @@ def main() -> None:
         os.set_inheritable(read_end, False)
         os.dup2(write_end, fd)
         os.close(write_end)
-        pump = Pump(read_end, fd, name, channel)
+        pump = Pump(read_end, name, channel)
         pump.start()
         pumps.append(pump)
     if len(sys.argv) > 1:

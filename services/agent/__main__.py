@@ -13,13 +13,13 @@ from services.common.server import Service, single_servicer
 
 from .settings import AgentSettings
 
-SERVICE_NAME = agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name
+DESCRIPTOR = agent_pb2.DESCRIPTOR.services_by_name["AgentService"]
 
 
 def build_service(settings: AgentSettings) -> Service:
     return single_servicer(
         "agent",
-        SERVICE_NAME,
+        DESCRIPTOR,
         # The generated base answers every RPC with UNIMPLEMENTED.
         agent_pb2_grpc.AgentServiceServicer(),  # type: ignore[abstract]
         agent_pb2_grpc.add_AgentServiceServicer_to_server,

@@ -17,8 +17,10 @@ from pathlib import Path
 from codeact.errors import Unauthenticated
 
 DEV_TENANT = "dev"
-# Methods anyone may call without a key.
-PUBLIC_METHOD_PREFIXES = ("/grpc.health.v1.Health/",)
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
+# Server reflection only describes the (public) contracts; it is public unless
+# the settings ask otherwise, so that `buf curl` and grpcurl work with -H alone.
+REFLECTION_PREFIX = "/grpc.reflection."
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,9 @@ class KeyRing:
 class Authenticator:
     """Turns request metadata into an Identity, or refuses."""
 
-    def __init__(self, keys: KeyRing, dev_mode: bool = False) -> None:
+    def __init__(
+        self, keys: KeyRing, dev_mode: bool = False, public_reflection: bool = True
+    ) -> None:
         if not dev_mode and not len(keys):
             raise ValueError(
                 "no API keys are configured: set CODEACT_API_KEYS or CODEACT_API_KEYS_FILE, "
@@ -104,12 +108,15 @@ class Authenticator:
             )
         self.keys = keys
         self.dev_mode = dev_mode
+        self.public_prefixes = (
+            (HEALTH_PREFIX, REFLECTION_PREFIX) if public_reflection else (HEALTH_PREFIX,)
+        )
 
     def authenticate(
         self, method: str, metadata: Sequence[tuple[str, str | bytes]]
     ) -> Identity | None:
         """The caller's identity; None for public methods; Unauthenticated otherwise."""
-        if method.startswith(PUBLIC_METHOD_PREFIXES):
+        if method.startswith(self.public_prefixes):
             return None
         if self.dev_mode:
             return Identity(DEV_TENANT, "dev")

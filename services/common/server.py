@@ -17,15 +17,18 @@ from typing import Any
 
 import grpc
 import structlog
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
 from .auth import Authenticator, KeyRing
-from .interceptor import ServerInterceptor
+from .instrument import Instrumentation
 from .metrics import Metrics
 from .settings import ServerSettings
 
 log = structlog.get_logger("server")
+HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"]
+REFLECTION = reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"]
 
 
 def server_options(settings: ServerSettings) -> list[tuple[str, int]]:
@@ -43,33 +46,40 @@ def server_options(settings: ServerSettings) -> list[tuple[str, int]]:
     ]
 
 
+@dataclass(frozen=True)
+class Handler:
+    """A servicer, its generated registration function and its descriptor."""
+
+    servicer: Any
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    descriptor: ServiceDescriptor
+
+
 @dataclass
 class Service:
     """What a service plugs into the chassis."""
 
     name: str
-    # Fully qualified gRPC service names, for health and reflection.
-    full_names: Sequence[str]
-    register: Callable[[grpc.aio.Server], None]
-    metrics: Metrics | None = None
+    handlers: Sequence[Handler]
+    metrics: Metrics = field(default_factory=lambda: Metrics("server"))
     on_start: Callable[[], Awaitable[None]] | None = None
     on_stop: Callable[[], Awaitable[None]] | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
+    @property
+    def full_names(self) -> list[str]:
+        """Fully qualified gRPC service names, for health and reflection."""
+        return [h.descriptor.full_name for h in self.handlers]
+
 
 def single_servicer(
     name: str,
-    full_name: str,
+    descriptor: ServiceDescriptor,
     servicer: Any,
     add_to_server: Callable[[Any, grpc.aio.Server], None],
 ) -> Service:
     """A Service made of one servicer and nothing to start or stop."""
-    return Service(
-        name=name,
-        full_names=[full_name],
-        register=lambda server: add_to_server(servicer, server),
-        metrics=Metrics(name),
-    )
+    return Service(name, [Handler(servicer, add_to_server, descriptor)], Metrics(name))
 
 
 class Server:
@@ -78,9 +88,11 @@ class Server:
     def __init__(self, settings: ServerSettings, service: Service) -> None:
         self.settings = settings
         self.service = service
-        self.metrics = service.metrics or Metrics(service.name)
+        self.metrics = service.metrics
         keys = KeyRing.from_sources(settings.api_keys_file, settings.api_keys)
-        self.authenticator = Authenticator(keys, dev_mode=settings.dev_mode)
+        self.authenticator = Authenticator(
+            keys, dev_mode=settings.dev_mode, public_reflection=settings.public_reflection
+        )
         self.health = health.aio.HealthServicer()
         self.port = 0
         self.metrics_port = 0
@@ -88,15 +100,20 @@ class Server:
         self._stopping = False
 
     async def start(self) -> int:
-        server = grpc.aio.server(
-            interceptors=[ServerInterceptor(self.authenticator, self.metrics)],
-            options=server_options(self.settings),
-        )
-        self.service.register(server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            [*self.service.full_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
-        )
+        server = grpc.aio.server(options=server_options(self.settings))
+        instrument = Instrumentation(self.authenticator, self.metrics)
+        names = [*self.service.full_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
+        handlers = [
+            *self.service.handlers,
+            Handler(self.health, health_pb2_grpc.add_HealthServicer_to_server, HEALTH),
+            Handler(
+                reflection.aio.ReflectionServicer(names),
+                reflection_pb2_grpc.add_ServerReflectionServicer_to_server,
+                REFLECTION,
+            ),
+        ]
+        for handler in handlers:
+            handler.add_to_server(instrument.wrap(handler.servicer, handler.descriptor), server)
         address = f"{self.settings.host}:{self.settings.port}"
         self.port = server.add_insecure_port(address)
         if self.service.on_start is not None:

@@ -46,6 +46,8 @@ class ServerSettings:
     # "tenant:key" or "tenant:sha256:<hex>" entries, comma-separated.
     api_keys_file: str = ""
     api_keys: str = ""
+    # Server reflection answers without a key (it only describes the contracts).
+    public_reflection: bool = True
     log_level: str = "info"
     # "json" or "console".
     log_format: str = "json"

@@ -6,35 +6,37 @@ import asyncio
 
 from codeact.v1 import executor_pb2_grpc
 from sandbox.factory import JailFactory
+from sandbox.pool import WarmPool
 from sandbox.sessions import SessionRegistry
 from services.common.cli import run
-from services.common.metrics import Metrics
-from services.common.server import Service
+from services.common.server import Service, single_servicer
 
-from .server import SERVICE_NAME, ExecutorServicer
+from .metrics import ExecutorCollector
+from .server import DESCRIPTOR, ExecutorServicer
 from .settings import ExecutorSettings
 
 
 def build_service(settings: ExecutorSettings) -> Service:
     """The executor as a chassis Service (used by main and by tests)."""
     factory = JailFactory(settings.sandbox_config())
-    registry = SessionRegistry(factory, settings.registry_limits(), factory.config.instance)
+    pool = WarmPool(factory, settings.pool_size, settings.pool_parallel_starts)
+    registry = SessionRegistry(
+        factory, settings.registry_limits(), factory.config.instance, pool=pool
+    )
     # Files and checkpoints are still the generated base's UNIMPLEMENTED.
     servicer = ExecutorServicer(registry, factory.config.instance)  # type: ignore[abstract]
-    service = Service(
-        name="executor",
-        full_names=[SERVICE_NAME],
-        register=lambda server: executor_pb2_grpc.add_ExecutorServiceServicer_to_server(
-            servicer, server
-        ),
-        metrics=Metrics("executor"),
+    service = single_servicer(
+        "executor", DESCRIPTOR, servicer, executor_pb2_grpc.add_ExecutorServiceServicer_to_server
     )
+    service.metrics.registry.register(ExecutorCollector(registry, pool))
 
     async def on_start() -> None:
         factory.prepare()
+        pool.start()
         service.background.append(asyncio.create_task(registry.run_reaper(settings.reap_interval)))
 
     async def on_stop() -> None:
+        await pool.close()
         await registry.close()
         factory.close()
 

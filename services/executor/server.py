@@ -14,7 +14,7 @@ from services.common.paging import paginate
 
 from . import convert
 
-SERVICE_NAME = executor_pb2.DESCRIPTOR.services_by_name["ExecutorService"].full_name
+DESCRIPTOR = executor_pb2.DESCRIPTOR.services_by_name["ExecutorService"]
 
 
 def _session_id(value: str) -> str:
@@ -37,7 +37,7 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         session = await self.registry.create(
             identity().tenant, convert.requested_limits(request.limits), dict(request.labels)
         )
-        return executor_pb2.CreateSessionResponse(session=self._message(session))
+        return executor_pb2.CreateSessionResponse(session=self._message(session), warm=session.warm)
 
     async def GetSession(
         self, request: executor_pb2.GetSessionRequest, context: grpc.aio.ServicerContext

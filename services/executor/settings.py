@@ -37,6 +37,10 @@ class ExecutorSettings(ServerSettings):
     # Limits of a session that asks for none, and the most it may ask for.
     defaults: Limits = field(default_factory=Limits)
     ceilings: Limits = field(default_factory=lambda: CEILINGS)
+    # Interpreters kept started ahead of demand; 0 disables the pool.
+    pool_size: int = 4
+    # Jails the pool starts at once while refilling.
+    pool_parallel_starts: int = 2
     max_sessions: int = 1000
     max_sessions_per_tenant: int = 100
     max_code_bytes: int = 1 << 20

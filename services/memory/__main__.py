@@ -13,13 +13,13 @@ from services.common.server import Service, single_servicer
 
 from .settings import MemorySettings
 
-SERVICE_NAME = memory_pb2.DESCRIPTOR.services_by_name["MemoryService"].full_name
+DESCRIPTOR = memory_pb2.DESCRIPTOR.services_by_name["MemoryService"]
 
 
 def build_service(settings: MemorySettings) -> Service:
     return single_servicer(
         "memory",
-        SERVICE_NAME,
+        DESCRIPTOR,
         # The generated base answers every RPC with UNIMPLEMENTED.
         memory_pb2_grpc.MemoryServiceServicer(),  # type: ignore[abstract]
         memory_pb2_grpc.add_MemoryServiceServicer_to_server,

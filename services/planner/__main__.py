@@ -13,13 +13,13 @@ from services.common.server import Service, single_servicer
 
 from .settings import PlannerSettings
 
-SERVICE_NAME = planner_pb2.DESCRIPTOR.services_by_name["PlannerService"].full_name
+DESCRIPTOR = planner_pb2.DESCRIPTOR.services_by_name["PlannerService"]
 
 
 def build_service(settings: PlannerSettings) -> Service:
     return single_servicer(
         "planner",
-        SERVICE_NAME,
+        DESCRIPTOR,
         # The generated base answers every RPC with UNIMPLEMENTED.
         planner_pb2_grpc.PlannerServiceServicer(),  # type: ignore[abstract]
         planner_pb2_grpc.add_PlannerServiceServicer_to_server,

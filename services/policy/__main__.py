@@ -13,13 +13,13 @@ from services.common.server import Service, single_servicer
 
 from .settings import PolicySettings
 
-SERVICE_NAME = policy_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name
+DESCRIPTOR = policy_pb2.DESCRIPTOR.services_by_name["PolicyService"]
 
 
 def build_service(settings: PolicySettings) -> Service:
     return single_servicer(
         "policy",
-        SERVICE_NAME,
+        DESCRIPTOR,
         # The generated base answers every RPC with UNIMPLEMENTED.
         policy_pb2_grpc.PolicyServiceServicer(),  # type: ignore[abstract]
         policy_pb2_grpc.add_PolicyServiceServicer_to_server,

@@ -144,7 +144,8 @@ class ExecutorClient:
         request = executor_pb2.CreateSessionRequest(
             limits=limits_message(limits), labels=dict(labels or {})
         )
-        return Session(self, self.call(self.stub.CreateSession, request).session)
+        reply = self.call(self.stub.CreateSession, request)
+        return Session(self, reply.session, warm=reply.warm)
 
     def session(self, **kwargs: Any) -> Session:
         """A new session, deleted when the `with` block ends."""
@@ -170,9 +171,13 @@ class ExecutorClient:
 class Session:
     """A stateful sandboxed interpreter; variables persist across run() calls."""
 
-    def __init__(self, client: ExecutorClient, info: executor_pb2.Session) -> None:
+    def __init__(
+        self, client: ExecutorClient, info: executor_pb2.Session, warm: bool = False
+    ) -> None:
         self.client = client
         self.info = info
+        # True when the server took the interpreter from its warm pool.
+        self.warm = warm
 
     @property
     def id(self) -> str:

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from codeact import Client
+from codeact import Client, Session
 from codeact.errors import NotFound
 from codeact.v1 import executor_pb2
-from tests.support import sandbox_processes
+from tests.support import pids_with_argument, sandbox_processes, uid_of
 
 
 def test_create_get_list_delete(acme: Client) -> None:
@@ -53,24 +53,38 @@ def test_list_is_paged(acme: Client) -> None:
             s.delete()
 
 
+def session_uid(session: Session) -> int:
+    """The outside uid of a session, found through a child with a unique argument."""
+    token = f"{time.time_ns() % 10**9}.5"
+    r = session.run(f"import subprocess\nsubprocess.Popen(['/bin/sleep', '{token}'])")
+    assert r.ok
+    for _ in range(100):
+        if pids := pids_with_argument(token):
+            return uid_of(pids[0])
+        time.sleep(0.01)
+    raise AssertionError("the marker process never appeared")
+
+
 def test_delete_leaves_no_process_behind(acme: Client) -> None:
-    before = set(sandbox_processes())
     s = acme.executor.create_session()
+    uid = session_uid(s)
     # A child that ignores signals and a daemonized grandchild.
     r = s.run(
-        "import subprocess\n"
+        "import os, subprocess, time\n"
         "subprocess.Popen(['/bin/sh', '-c', 'trap \"\" INT TERM HUP; sleep 300'])\n"
         "subprocess.Popen(['/bin/sh', '-c', '(setsid sleep 300 &) ; sleep 300'])\n"
+        "while len([p for p in os.listdir('/proc') if p.isdigit()]) < 7:\n"
+        "    time.sleep(0.01)\n"
     )
     assert r.ok
-    during = set(sandbox_processes()) - before
-    assert len(during) >= 4  # init, kernel and the sleepers
+    # init, kernel, the marker, two shells and their sleepers
+    assert len(sandbox_processes({uid})) >= 7
     s.delete()
     for _ in range(50):
-        if not (set(sandbox_processes()) & during):
+        if not sandbox_processes({uid}):
             break
         time.sleep(0.05)
-    assert not (set(sandbox_processes()) & during)
+    assert not sandbox_processes({uid})
 
 
 def test_restart_keeps_the_workspace_and_drops_variables(acme: Client) -> None:
@@ -83,10 +97,8 @@ def test_restart_keeps_the_workspace_and_drops_variables(acme: Client) -> None:
 
 
 def test_idle_sessions_are_reaped_after_their_ttl(acme: Client) -> None:
-    before = set(sandbox_processes())
     s = acme.executor.create_session(limits={"idle_ttl": 1})
-    mine = set(sandbox_processes()) - before
-    assert mine
+    uid = session_uid(s)
     for _ in range(100):
         try:
             acme.executor.get_session(s.id)
@@ -97,7 +109,7 @@ def test_idle_sessions_are_reaped_after_their_ttl(acme: Client) -> None:
         raise AssertionError("the idle session was not reaped")
     assert s.id not in {x.id for x in acme.executor.list_sessions()}
     for _ in range(50):
-        if not (set(sandbox_processes()) & mine):
+        if not sandbox_processes({uid}):
             break
         time.sleep(0.05)
-    assert not (set(sandbox_processes()) & mine)
+    assert not sandbox_processes({uid})

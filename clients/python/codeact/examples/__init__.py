@@ -1,0 +1,1 @@
+"""Runnable examples of the SDK (python -m codeact.examples.<name>)."""

@@ -1,0 +1,131 @@
+"""`codeact-server up`: five processes on loopback, then a clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from codeact import Client
+from codeact.status import from_rpc_error
+from codeact.v1 import (
+    agent_pb2,
+    agent_pb2_grpc,
+    memory_pb2,
+    memory_pb2_grpc,
+    planner_pb2,
+    planner_pb2_grpc,
+    policy_pb2,
+    policy_pb2_grpc,
+)
+from services.launcher import SERVICES
+from tests.support import INLINE_KEYS, KEYS, can_jail, sandbox_processes
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+Stack = tuple[subprocess.Popen[str], dict[str, int]]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    if not can_jail():
+        pytest.skip("the executor needs real jails")
+    ports = dict(zip(SERVICES, _free_ports(len(SERVICES)), strict=True))
+    state = f"/tmp/codeact-launcher-{os.getpid()}"
+    env = {**os.environ, "CODEACT_API_KEYS": INLINE_KEYS, "CODEACT_LOG_LEVEL": "warning"}
+    env |= {f"CODEACT_{name.upper()}_PORT": str(port) for name, port in ports.items()}
+    env |= {f"CODEACT_{name.upper()}_METRICS_PORT": "-1" for name in SERVICES}
+    env |= {"CODEACT_EXECUTOR_STATE_DIR": state, "CODEACT_EXECUTOR_INSTANCE": "launcher"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.launcher", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    banner = [proc.stdout.readline() for _ in range(1 + len(SERVICES))]
+    assert "5 services up" in banner[0], banner
+    yield proc, ports
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_every_service_answers_and_unfinished_ones_say_unimplemented(stack: Stack) -> None:
+    _, ports = stack
+    metadata = (("authorization", f"Bearer {KEYS['acme']}"),)
+    calls = [
+        (
+            "agent",
+            agent_pb2_grpc.AgentServiceStub,
+            "ListAgentSessions",
+            agent_pb2.ListAgentSessionsRequest(),
+        ),
+        (
+            "planner",
+            planner_pb2_grpc.PlannerServiceStub,
+            "NextAction",
+            planner_pb2.NextActionRequest(),
+        ),
+        (
+            "policy",
+            policy_pb2_grpc.PolicyServiceStub,
+            "ListProfiles",
+            policy_pb2.ListProfilesRequest(),
+        ),
+        (
+            "memory",
+            memory_pb2_grpc.MemoryServiceStub,
+            "ListConversations",
+            memory_pb2.ListConversationsRequest(),
+        ),
+    ]
+    for service, stub_class, method, request in calls:
+        with grpc.insecure_channel(f"127.0.0.1:{ports[service]}") as channel:
+            with pytest.raises(grpc.RpcError) as caught:
+                getattr(stub_class(channel), method)(request, metadata=metadata, timeout=10)
+            assert from_rpc_error(caught.value).reason == "NOT_IMPLEMENTED", service
+
+
+def test_the_readme_example_runs_against_the_executor(stack: Stack) -> None:
+    _, ports = stack
+    with Client(f"127.0.0.1:{ports['executor']}", token=KEYS["acme"]).session() as s:
+        s.run("x = 41")
+        r = s.run("print(x + 1)")
+    assert r.stdout == "42\n"
+    assert r.status.name == "OK"
+
+
+def test_sigterm_stops_every_service_and_every_sandbox(stack: Stack) -> None:
+    proc, ports = stack
+    client = Client(f"127.0.0.1:{ports['executor']}", token=KEYS["acme"])
+    session = client.session()  # left open on purpose
+    assert session.run("1").ok
+    before = set(sandbox_processes(instance="launcher"))
+    assert before
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    client.close()
+    for port in ports.values():
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0
+    deadline = time.monotonic() + 5
+    while sandbox_processes(instance="launcher") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not sandbox_processes(instance="launcher")
