@@ -64,6 +64,7 @@ class Completion:
     interpreter_alive: bool
     message: str = ""
     rolled_back: bool = False
+    interpreter_restarted: bool = False
 
 
 Event = Output | Display | Result | Error | Completion

@@ -27,19 +27,60 @@ from .limits import Limits
 STDERR_TAIL_BYTES = 8192
 # Rich displays (figures) are not output text; they get their own allowance.
 DISPLAY_ALLOWANCE_BYTES = 32 << 20
-_watcher: asyncio.PidfdChildWatcher | None = None
+
+
+class _PidfdWatcher(asyncio.AbstractChildWatcher):
+    """A pidfd per child, on whichever loop starts it (as Python 3.12 does).
+
+    asyncio's default in 3.11 spends a thread per child, and its pidfd watcher
+    is bound to one loop; servers on several loops (tests) need this one.
+    """
+
+    def add_child_handler(self, pid: int, callback: Any, *args: Any) -> None:  # type: ignore[override]
+        loop = asyncio.get_running_loop()
+        pidfd = os.pidfd_open(pid)
+        loop.add_reader(pidfd, self._reap, loop, pid, pidfd, callback, args)
+
+    @staticmethod
+    def _reap(
+        loop: asyncio.AbstractEventLoop, pid: int, pidfd: int, callback: Any, args: Any
+    ) -> None:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        try:
+            _, status = os.waitpid(pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:
+            code = 255
+        callback(pid, code, *args)
+
+    def remove_child_handler(self, pid: int) -> bool:
+        return False
+
+    def attach_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        pass
+
+    def is_active(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _PidfdWatcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+_watcher_installed = False
 
 
 def _ensure_pidfd_watcher() -> None:
-    """One pidfd per child on the running loop, instead of asyncio's default
-    of one thread per child (hundreds of sessions would mean hundreds of
-    threads)."""
-    global _watcher
-    loop = asyncio.get_running_loop()
-    if _watcher is None or getattr(_watcher, "_loop", None) is not loop:
-        _watcher = asyncio.PidfdChildWatcher()
-        _watcher.attach_loop(loop)
-        asyncio.set_child_watcher(_watcher)
+    global _watcher_installed
+    if not _watcher_installed:
+        asyncio.set_child_watcher(_PidfdWatcher())
+        _watcher_installed = True
 
 
 def _children(pid: int) -> list[int]:
@@ -255,8 +296,11 @@ class Interpreter:
             return await future
 
     # --- cells --------------------------------------------------------------
-    async def execute(self, code: str, timeout: float) -> AsyncIterator[Event]:
-        """Run one cell, yielding its events; the last one is a Completion."""
+    async def execute(
+        self, code: str, timeout: float, language: str = "python"
+    ) -> AsyncIterator[Event]:
+        """Run one cell (python or bash), yielding its events; the last one
+        is a Completion."""
         if not self.alive:
             raise _dead()
         if self.busy:
@@ -274,7 +318,7 @@ class Interpreter:
         cell.timers.append(loop.call_later(timeout, self._on_timeout, cell))
         finished = False
         try:
-            await self._send({"op": "exec", "cell": cell.number}, code.encode())
+            await self._send({"op": "exec", "cell": cell.number, "lang": language}, code.encode())
             decoders = {
                 name: codecs.getincrementaldecoder("utf-8")(errors="replace")
                 for name in ("stdout", "stderr")

@@ -34,9 +34,11 @@ ENVIRONMENT = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "LANG": "C.UTF-8",
     "TMPDIR": "/tmp",
-    "PYTHONPATH": ENV_MOUNT,
+    # The kernel's package is importable so that child Pythons find the
+    # matplotlib backend (where show() is then a no-op).
+    "PYTHONPATH": f"{ENV_MOUNT}:/opt/codeact",
     "PYTHONDONTWRITEBYTECODE": "1",
-    "MPLBACKEND": "Agg",
+    "MPLBACKEND": "module://codeact_kernel.mplbackend",
     "MPLCONFIGDIR": "/tmp/.matplotlib",
     # One BLAS/OpenMP thread each: threads count against the pids limit.
     "OPENBLAS_NUM_THREADS": "1",

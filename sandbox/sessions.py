@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
-from codeact.errors import FailedPrecondition, NotFound, ResourceExhausted, invalid
+from codeact.errors import CodeActError, FailedPrecondition, NotFound, ResourceExhausted, invalid
 
 from . import limits as limits_mod
-from .events import Event
+from .events import Completion, Event
 from .factory import JailFactory
 from .interpreter import Interpreter
 from .limits import Limits
@@ -71,6 +72,8 @@ class RegistryLimits:
     max_sessions: int = 1000
     max_sessions_per_tenant: int = 100
     max_code_bytes: int = 1 << 20
+    # Replace a dead interpreter at once, so a session outlives a kill.
+    auto_restart: bool = True
 
 
 class SessionRegistry:
@@ -201,9 +204,13 @@ class SessionRegistry:
     async def restart(self, tenant: str, session_id: str) -> Session:
         """Replace the interpreter; variables are lost, the workspace stays."""
         session = self.get(tenant, session_id)
+        await self._replace_interpreter(session)
+        return session
+
+    async def _replace_interpreter(self, session: Session) -> None:
         async with session.lock:
             if session.deleted:
-                raise self._gone(session_id)
+                raise self._gone(session.id)
             await session.interpreter.close()
             interpreter = await self.factory.start(session.workspace)
             try:
@@ -214,7 +221,6 @@ class SessionRegistry:
             session.interpreter = interpreter
             session.restart_count += 1
             session.touch()
-        return session
 
     def _gone(self, session_id: str) -> NotFound:
         return NotFound(
@@ -224,7 +230,12 @@ class SessionRegistry:
         )
 
     async def execute(
-        self, tenant: str, session_id: str, code: str, timeout: float | None = None
+        self,
+        tenant: str,
+        session_id: str,
+        code: str,
+        timeout: float | None = None,
+        language: str = "python",
     ) -> AsyncIterator[Event]:
         """Run a cell; validation errors are raised before the first event."""
         session = self.get(tenant, session_id)
@@ -249,18 +260,51 @@ class SessionRegistry:
                 )
             if timeout:
                 cell_timeout = timeout
+        restarted_before = False
         if session.state is SessionState.DEAD:
-            raise FailedPrecondition(
-                "SESSION_DEAD",
-                "the session's interpreter is not running; restart the session",
-                metadata={"session_id": session_id},
-            )
+            if not self.quotas.auto_restart:
+                raise FailedPrecondition(
+                    "SESSION_DEAD",
+                    "the session's interpreter is not running; restart the session",
+                    metadata={"session_id": session_id},
+                )
+            await self._replace_interpreter(session)
+            restarted_before = True
         session.touch()
         try:
-            async for event in session.interpreter.execute(code, cell_timeout):
+            async for event in session.interpreter.execute(code, cell_timeout, language):
+                if isinstance(event, Completion):
+                    event = await self._after_cell(session, event, restarted_before)
                 yield event
         finally:
             session.touch()
+
+    async def _after_cell(
+        self, session: Session, completion: Completion, restarted_before: bool
+    ) -> Completion:
+        """With auto-restart, a cell that killed the interpreter leaves a fresh one."""
+        if restarted_before:
+            completion = dataclasses.replace(
+                completion,
+                interpreter_restarted=True,
+                message=_join(
+                    "the interpreter had stopped; this cell ran in a fresh one", completion.message
+                ),
+            )
+        if completion.interpreter_alive or not self.quotas.auto_restart or session.deleted:
+            return completion
+        try:
+            await self._replace_interpreter(session)
+        except CodeActError:
+            return completion  # still dead; the next cell or RestartSession tries again
+        return dataclasses.replace(
+            completion,
+            interpreter_restarted=True,
+            message=_join(
+                completion.message,
+                "a fresh interpreter was started: variables are lost, files kept",
+            ),
+        )
 
     def interrupt(self, tenant: str, session_id: str) -> bool:
         return self.get(tenant, session_id).interpreter.interrupt()
@@ -288,6 +332,10 @@ class SessionRegistry:
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
 
 
 def _check_labels(labels: Mapping[str, str]) -> dict[str, str]:

@@ -53,6 +53,19 @@ def executor(state_root: Path) -> Iterator[ServerThread]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def manual_executor(state_root: Path) -> Iterator[ServerThread]:
+    """An executor without auto-restart: a dead interpreter stays dead."""
+    if not can_jail():
+        pytest.skip("real jails need root")
+    settings = executor_settings(
+        state_root / "manual", instance="manual", auto_restart=False, pool_size=0
+    )
+    server = ServerThread(settings, build_service).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def acme(executor: ServerThread) -> Iterator[Client]:
     with Client(executor.address, token=KEYS["acme"]) as client:

@@ -20,6 +20,7 @@ import threading
 from . import protocol
 from .cells import PythonCells
 from .channel import Channel, Pump
+from .shell import Shell
 
 SYNC_TIMEOUT = 1.0
 
@@ -61,6 +62,7 @@ class Kernel:
         self.channel = channel
         self.pumps = pumps
         self.cells = PythonCells(channel, self.sync_output)
+        self.shell = Shell(self.cells)
         self.output_limit = 1 << 20
 
     def watch_host(self) -> None:
@@ -127,7 +129,10 @@ class Kernel:
         for pump in self.pumps:
             pump.begin(cell, self.output_limit)
         usage_before = _cpu_seconds()
-        status = self.cells.run(cell, code)
+        if header.get("lang") == "bash":
+            status = self.run_bash(cell, code)
+        else:
+            status = self.cells.run(cell, code)
         self.sync_output()
         for pump in self.pumps:
             pump.end()
@@ -142,6 +147,27 @@ class Kernel:
                 "truncated": any(p.truncated for p in self.pumps),
             }
         )
+
+    def run_bash(self, cell: int, code: str) -> str:
+        self.cells.count += 1
+        self.cells.cell = cell
+        self.cells.pending_interrupt = False
+        status, exit_status = self.shell.run(self.cells.count, code)
+        if status != "ok":
+            message = f"exit status {exit_status}"
+            if self.shell.note:
+                message += f"; {self.shell.note}"
+            self.sync_output()
+            self.channel.send(
+                {
+                    "t": "error",
+                    "cell": cell,
+                    "ename": "ExitStatus",
+                    "evalue": message,
+                    "traceback": [f"bash: {message}\n"],
+                }
+            )
+        return status
 
 
 def _cpu_seconds() -> float:
@@ -179,11 +205,7 @@ def main() -> None:
     sys.stderr = sys.__stderr__ = _text_stream(2)  # type: ignore[misc]
     kernel = Kernel(ctrl_in, channel, pumps)
 
-    def on_sigint(signum: int, frame: object) -> None:
-        if kernel.cells.in_user_code:
-            raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, on_sigint)
+    signal.signal(signal.SIGINT, lambda signum, frame: kernel.cells.on_sigint())
     kernel.serve()
 
 

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import linecache
 import os
 import sys
 import traceback
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
+from . import display as display_mod
 from .channel import Channel
 
 CELL_PREFIX = "<cell-"
 KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
+
+# The kernel's runner, for the matplotlib backend's show() (None in children).
+active: PythonCells | None = None
 
 
 def _split_trailing_expression(tree: ast.Module) -> tuple[ast.Module, ast.Expression | None]:
@@ -50,19 +56,65 @@ class PythonCells:
     """A persistent __main__ namespace and the execution of cells in it."""
 
     def __init__(self, channel: Channel, sync_output: Callable[[], None]) -> None:
+        global active
         self.channel = channel
-        # Called before a result or an error is sent, so that they follow the
-        # output printed before them.
+        # Called before a result, display or error is sent, so that they
+        # follow the output printed before them.
         self.sync_output = sync_output
         self.module = types.ModuleType("__main__")
         self.module.__dict__["__builtins__"] = builtins
         sys.modules["__main__"] = self.module
         self.namespace = self.module.__dict__
         self.count = 0
-        # SIGINT raises KeyboardInterrupt only while user code runs, so an
-        # interrupt can never tear a frame the kernel is writing.
+        self.cell = 0
+        # SIGINT raises KeyboardInterrupt only while user code runs; an
+        # interrupt that lands while the kernel writes a frame waits for it.
         self.in_user_code = False
+        self.pending_interrupt = False
         self.result_limit = 1 << 20
+        builtins.display = self.display  # type: ignore[attr-defined]
+        active = self
+
+    def on_sigint(self) -> None:
+        if self.in_user_code:
+            raise KeyboardInterrupt
+        self.pending_interrupt = True
+
+    @contextlib.contextmanager
+    def protected(self) -> Iterator[None]:
+        """Kernel work inside user code (a display): no interrupt tears it."""
+        was = self.in_user_code
+        self.in_user_code = False
+        try:
+            yield
+        finally:
+            self.in_user_code = was
+            if was and self.pending_interrupt:
+                self.pending_interrupt = False
+                raise KeyboardInterrupt
+
+    def _send_bundle(self, kind: str, value: Any) -> None:
+        text, binary = display_mod.mime_bundle(value, self.result_limit)
+        header, body = display_mod.frame(kind, self.cell, text, binary)
+        if kind == "result":
+            header["count"] = self.count
+        with self.protected():
+            self.sync_output()
+            self.channel.send(header, body)
+
+    def display(self, *objs: Any) -> None:
+        """Show values as rich output (the builtin display())."""
+        for obj in objs:
+            self._send_bundle("display", obj)
+
+    def flush_figures(self) -> None:
+        """Show every open matplotlib figure, then close them (plt.show())."""
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is None:
+            return
+        for number in pyplot.get_fignums():
+            self._send_bundle("display", pyplot.figure(number))
+        pyplot.close("all")
 
     def _register_source(self, filename: str, code: str) -> None:
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
@@ -70,6 +122,8 @@ class PythonCells:
     def run(self, cell: int, code: str) -> str:
         """Run one cell; return 'ok', 'error', 'interrupted' or 'oom'."""
         self.count += 1
+        self.cell = cell
+        self.pending_interrupt = False
         filename = f"{CELL_PREFIX}{self.count}>"
         self._register_source(filename, code)
         try:
@@ -81,35 +135,26 @@ class PythonCells:
             try:
                 exec(compiled_body, self.namespace)
                 value = eval(compiled_expr, self.namespace) if compiled_expr else None
-                text = repr(value) if value is not None else None
+                if value is not None:
+                    builtins._ = value  # type: ignore[attr-defined]
+                    self._send_bundle("result", value)
+                self.flush_figures()
             finally:
                 self.in_user_code = False
         except KeyboardInterrupt as exc:
-            self._send_error(cell, exc)
+            self._send_error(exc)
             return "interrupted"
         except MemoryError as exc:
-            self._send_error(cell, exc)
+            self._send_error(exc)
             return "oom"
         except BaseException as exc:  # noqa: BLE001 - every user error is reported, none kills the kernel
-            self._send_error(cell, exc)
+            self._send_error(exc)
             return "error"
-        if text is not None:
-            builtins._ = value  # type: ignore[attr-defined]
-            self._send_result(cell, text)
+        finally:
+            self.pending_interrupt = False
         return "ok"
 
-    def _send_result(self, cell: int, text: str) -> None:
-        if len(text) > self.result_limit:
-            text = (
-                text[: self.result_limit]
-                + f"... [repr truncated at {self.result_limit} characters]"
-            )
-        self.sync_output()
-        self.channel.send(
-            {"t": "result", "cell": cell, "count": self.count, "text": {"text/plain": text}}
-        )
-
-    def _send_error(self, cell: int, exc: BaseException) -> None:
+    def _send_error(self, exc: BaseException) -> None:
         try:
             evalue = str(exc)
         except Exception:  # noqa: BLE001 - a broken __str__ must not break reporting
@@ -122,7 +167,7 @@ class PythonCells:
         self.channel.send(
             {
                 "t": "error",
-                "cell": cell,
+                "cell": self.cell,
                 "ename": type(exc).__name__,
                 "evalue": evalue,
                 "traceback": lines,

@@ -123,10 +123,11 @@ def event_message(event: events.Event) -> executor_pb2.ExecuteResponse:
             output_truncated=event.output_truncated,
             session_state=(
                 executor_pb2.SESSION_STATE_IDLE
-                if event.interpreter_alive
+                if event.interpreter_alive or event.interpreter_restarted
                 else executor_pb2.SESSION_STATE_DEAD
             ),
             message=event.message,
             rolled_back=event.rolled_back,
+            interpreter_restarted=event.interpreter_restarted,
         )
     )

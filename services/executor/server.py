@@ -15,6 +15,11 @@ from services.common.paging import paginate
 from . import convert
 
 DESCRIPTOR = executor_pb2.DESCRIPTOR.services_by_name["ExecutorService"]
+LANGUAGES = {
+    common_pb2.LANGUAGE_UNSPECIFIED: "python",
+    common_pb2.LANGUAGE_PYTHON: "python",
+    common_pb2.LANGUAGE_BASH: "bash",
+}
 
 
 def _session_id(value: str) -> str:
@@ -71,10 +76,13 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
     ) -> AsyncIterator[executor_pb2.ExecuteResponse]:
         tenant = identity().tenant
         session_id = _session_id(request.session_id)
-        if request.language not in (common_pb2.LANGUAGE_UNSPECIFIED, common_pb2.LANGUAGE_PYTHON):
-            raise invalid("language", "only LANGUAGE_PYTHON is supported by this executor")
+        language = LANGUAGES.get(request.language)
+        if language is None:
+            raise invalid("language", f"unknown language {request.language}")
         timeout = convert.seconds(request.timeout) if request.HasField("timeout") else None
-        async for event in self.registry.execute(tenant, session_id, request.code, timeout):
+        async for event in self.registry.execute(
+            tenant, session_id, request.code, timeout, language
+        ):
             yield convert.event_message(event)
 
     async def Interrupt(

@@ -44,6 +44,9 @@ class ExecutorSettings(ServerSettings):
     max_sessions: int = 1000
     max_sessions_per_tenant: int = 100
     max_code_bytes: int = 1 << 20
+    # A killed interpreter (timeout, OOM, crash) is replaced at once; without
+    # this the session stays DEAD until RestartSession.
+    auto_restart: bool = True
     # Seconds between sweeps for idle sessions.
     reap_interval: float = 30.0
     # Seconds between SIGINT and SIGKILL when a cell must stop.
@@ -76,4 +79,5 @@ class ExecutorSettings(ServerSettings):
             max_sessions=self.max_sessions,
             max_sessions_per_tenant=self.max_sessions_per_tenant,
             max_code_bytes=self.max_code_bytes,
+            auto_restart=self.auto_restart,
         )

@@ -72,6 +72,7 @@ class CellResult:
     execution_count: int = 0
     output_truncated: bool = False
     interpreter_alive: bool = True
+    interpreter_restarted: bool = False
     message: str = ""
 
     @property
@@ -102,6 +103,7 @@ class CellResult:
             self.execution_count = c.execution_count
             self.output_truncated = c.output_truncated
             self.interpreter_alive = c.session_state != executor_pb2.SESSION_STATE_DEAD
+            self.interpreter_restarted = c.interpreter_restarted
             self.message = c.message
 
 
@@ -218,6 +220,15 @@ class Session:
         """Run a cell and return everything it produced."""
         result = CellResult()
         for event in self.stream(code, timeout, deadline=deadline):
+            result.add(event)
+        return result
+
+    def run_bash(
+        self, code: str, timeout: float | None = None, deadline: float | None = None
+    ) -> CellResult:
+        """Run a cell in the session's persistent bash (cwd and variables persist)."""
+        result = CellResult()
+        for event in self.stream(code, timeout, common_pb2.LANGUAGE_BASH, deadline):
             result.add(event)
         return result
 

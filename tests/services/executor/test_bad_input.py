@@ -17,8 +17,8 @@ from codeact.errors import (
     Unauthenticated,
 )
 from codeact.status import from_rpc_error
-from codeact.v1 import common_pb2, executor_pb2, executor_pb2_grpc
-from tests.support import ServerThread
+from codeact.v1 import executor_pb2, executor_pb2_grpc
+from tests.support import KEYS, ServerThread
 
 
 def _rpc(client: Client, name: str, request: Any, token: str | None = "use-client") -> Any:
@@ -144,10 +144,10 @@ def test_cell_timeout_above_the_session_limit_is_invalid(acme: Client) -> None:
         assert caught.value.reason == "INVALID_TIMEOUT"
 
 
-def test_bash_is_refused_until_supported_and_unknown_fields_are_named(acme: Client) -> None:
+def test_an_unknown_language_is_named(acme: Client) -> None:
     with acme.session() as s:
         with pytest.raises(InvalidArgument) as caught:
-            list(s.stream("echo hi", language=common_pb2.LANGUAGE_BASH))
+            list(s.stream("echo hi", language=99))  # type: ignore[arg-type]
         assert caught.value.field_violations[0].field == "language"
 
 
@@ -175,13 +175,24 @@ def test_too_many_sessions_is_resource_exhausted(globex: Client) -> None:
     globex.executor.create_session().delete()  # room again once deleted
 
 
-def test_dead_session_execute_is_failed_precondition(acme: Client) -> None:
+def test_an_interpreter_that_exits_is_reported_and_replaced(acme: Client) -> None:
     with acme.session() as s:
         r = s.run("import os\nos._exit(3)")
         assert r.status.name == "KILLED"
         assert "exited with code 3" in r.message
-        with pytest.raises(FailedPrecondition):
+        assert r.interpreter_restarted
+        assert s.run("1").ok
+
+
+def test_dead_session_without_auto_restart_is_failed_precondition(
+    manual_executor: ServerThread,
+) -> None:
+    with Client(manual_executor.address, token=KEYS["acme"]) as client, client.session() as s:
+        r = s.run("import os\nos._exit(3)")
+        assert r.status.name == "KILLED" and not r.interpreter_restarted
+        with pytest.raises(FailedPrecondition) as caught:
             s.run("1")
+        assert caught.value.reason == "SESSION_DEAD"
 
 
 def test_unimplemented_rpcs_say_so(acme: Client) -> None:

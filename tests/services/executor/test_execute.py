@@ -97,24 +97,40 @@ def test_infinite_loop_times_out_and_the_session_works_after_restart(acme: Clien
         assert r.status is Status.TIMEOUT
         assert "wall-time limit" in r.message
         # An interruptible loop leaves the interpreter and its state alive.
-        assert r.interpreter_alive
+        assert r.interpreter_alive and not r.interpreter_restarted
         assert s.run("print(kept)").stdout == "7\n"
 
-        # A loop that ignores SIGINT is killed: the session is dead until restarted.
+        # A loop that ignores SIGINT is killed; a fresh interpreter takes over.
         r = s.run(
             "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
             timeout=0.5,
         )
         assert r.status is Status.TIMEOUT
-        assert not r.interpreter_alive
+        assert r.interpreter_restarted
+        assert "variables are lost" in r.message
+        assert s.refresh().state == executor_pb2.SESSION_STATE_IDLE
+        assert s.info.restart_count == 1
+        r = s.run("print('fresh', 'kept' in globals())")
+        assert r.stdout == "fresh False\n"
+
+
+def test_without_auto_restart_a_killed_interpreter_stays_dead(manual_executor: object) -> None:
+    from tests.support import KEYS
+
+    with Client(manual_executor.address, token=KEYS["acme"]) as client, client.session() as s:  # type: ignore[attr-defined]
+        r = s.run(
+            "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
+            timeout=0.3,
+        )
+        assert r.status is Status.TIMEOUT
+        assert not r.interpreter_alive and not r.interpreter_restarted
         assert s.refresh().state == executor_pb2.SESSION_STATE_DEAD
         with pytest.raises(FailedPrecondition) as caught:
             s.run("1")
         assert caught.value.reason == "SESSION_DEAD"
         s.restart()
         assert s.info.restart_count == 1
-        r = s.run("print('fresh', 'kept' in globals())")
-        assert r.stdout == "fresh False\n"
+        assert s.run("print('back')").stdout == "back\n"
 
 
 def test_two_gigabyte_allocation_ends_as_oom(acme: Client) -> None:
@@ -131,9 +147,8 @@ def test_memory_over_the_cgroup_limit_kills_and_reports_oom(acme: Client) -> Non
     with acme.session(limits={"memory_bytes": 128 << 20}) as s:
         r = s.run("hog = []\nwhile True:\n    hog.append(bytearray(16 << 20))")
         assert r.status is Status.OOM
-        assert not r.interpreter_alive
+        assert r.interpreter_restarted
         assert "memory limit" in r.message
-        s.restart()
         assert s.run("1 + 1").result.plain == "2"  # type: ignore[union-attr]
 
 
@@ -221,3 +236,38 @@ def _wait_idle(session: object, attempts: int = 100) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("the session did not settle")
+
+
+def test_bash_cells_keep_cwd_and_environment(acme: Client) -> None:
+    with acme.session() as s:
+        r = s.run_bash("cd /tmp && export GREETING=hello\npwd")
+        assert r.ok and r.stdout == "/tmp\n"
+        r = s.run_bash("echo $GREETING from $(pwd); echo oops >&2")
+        assert (r.stdout, r.stderr) == ("hello from /tmp\n", "oops\n")
+        r = s.run_bash("exit_code() { return 3; }\nexit_code")
+        assert r.status is Status.ERROR
+        assert r.error is not None and r.error.evalue == "exit status 3"
+        r = s.run_bash("sleep 30", timeout=0.5)
+        assert r.status is Status.TIMEOUT and r.interpreter_alive
+        assert s.run_bash("echo $GREETING").stdout == "hello\n"
+        # Python and bash share the jail and the workspace.
+        s.run("open('/workspace/from_python.txt', 'w').write('py')")
+        assert s.run_bash("cat /workspace/from_python.txt").stdout == "py"
+
+
+def test_bash_streams_like_python(acme: Client) -> None:
+    from codeact.v1 import common_pb2
+
+    with acme.session() as s:
+        text = ""
+        for event in s.stream(
+            "echo first; sleep 60; echo never", language=common_pb2.LANGUAGE_BASH
+        ):
+            if event.WhichOneof("event") == "output":
+                if not text:
+                    assert s.interrupt()
+                if event.output.name == executor_pb2.STREAM_NAME_STDOUT:
+                    text += event.output.text
+            elif event.WhichOneof("event") == "completion":
+                assert event.completion.status == executor_pb2.EXECUTION_STATUS_INTERRUPTED
+        assert text == "first\n"

@@ -615,6 +615,7 @@ class Completion(_message.Message):
     SESSION_STATE_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     ROLLED_BACK_FIELD_NUMBER: _builtins.int
+    INTERPRETER_RESTARTED_FIELD_NUMBER: _builtins.int
     status: Global___ExecutionStatus.ValueType
     peak_memory_bytes: _builtins.int
     """Peak memory of the session during the cell, in bytes."""
@@ -627,6 +628,10 @@ class Completion(_message.Message):
     """A human-readable explanation for any status but OK."""
     rolled_back: _builtins.bool
     """True when the cell failed and its state was rolled back."""
+    interpreter_restarted: _builtins.bool
+    """True when the interpreter died and a fresh one (empty state, same
+    workspace) was started, so the session is usable again.
+    """
     @_builtins.property
     def wall_time(self) -> _duration_pb2.Duration: ...
     @_builtins.property
@@ -643,10 +648,11 @@ class Completion(_message.Message):
         session_state: Global___SessionState.ValueType = ...,
         message: _builtins.str = ...,
         rolled_back: _builtins.bool = ...,
+        interpreter_restarted: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cpu_time", b"cpu_time", "wall_time", b"wall_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cpu_time", b"cpu_time", "execution_count", b"execution_count", "message", b"message", "output_truncated", b"output_truncated", "peak_memory_bytes", b"peak_memory_bytes", "rolled_back", b"rolled_back", "session_state", b"session_state", "status", b"status", "wall_time", b"wall_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cpu_time", b"cpu_time", "execution_count", b"execution_count", "interpreter_restarted", b"interpreter_restarted", "message", b"message", "output_truncated", b"output_truncated", "peak_memory_bytes", b"peak_memory_bytes", "rolled_back", b"rolled_back", "session_state", b"session_state", "status", b"status", "wall_time", b"wall_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
