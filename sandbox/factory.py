@@ -47,6 +47,7 @@ class SandboxConfig:
     uid_base: int = 200_000
     uid_count: int = 50_000
     workspace_tmpfs: bool = True
+    workspace_max_files: int = 10_000
     defaults: Limits = field(default_factory=Limits)
     ceilings: Limits = CEILINGS
     interrupt_grace: float = 2.0
@@ -116,7 +117,11 @@ class JailFactory:
     def new_workspace(self, size_bytes: int) -> Workspace:
         uid = self.uids.take()
         ws = Workspace(
-            self.workspaces_dir / secrets.token_hex(8), uid, size_bytes, self.config.workspace_tmpfs
+            self.workspaces_dir / secrets.token_hex(8),
+            uid,
+            size_bytes,
+            self.config.workspace_tmpfs,
+            self.config.workspace_max_files,
         )
         try:
             ws.create()

@@ -7,7 +7,7 @@ import dataclasses
 import enum
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from codeact.errors import CodeActError, FailedPrecondition, NotFound, ResourceExhausted, invalid
@@ -15,6 +15,7 @@ from codeact.errors import CodeActError, FailedPrecondition, NotFound, ResourceE
 from . import limits as limits_mod
 from .events import Completion, Event
 from .factory import JailFactory
+from .files import FileEntry, WorkspaceFiles
 from .interpreter import Interpreter
 from .limits import Limits
 from .pool import WarmPool
@@ -72,6 +73,8 @@ class RegistryLimits:
     max_sessions: int = 1000
     max_sessions_per_tenant: int = 100
     max_code_bytes: int = 1 << 20
+    # Largest file uploaded or downloaded.
+    max_file_bytes: int = 64 << 20
     # Replace a dead interpreter at once, so a session outlives a kill.
     auto_restart: bool = True
 
@@ -184,7 +187,7 @@ class SessionRegistry:
             )
         return session
 
-    def list(self, tenant: str) -> list[Session]:
+    def owned(self, tenant: str) -> list[Session]:
         owned = [s for s in self._sessions.values() if s.tenant == tenant and not s.deleted]
         return sorted(owned, key=lambda s: (s.created, s.id))
 
@@ -305,6 +308,32 @@ class SessionRegistry:
                 "a fresh interpreter was started: variables are lost, files kept",
             ),
         )
+
+    def _files(self, session: Session) -> WorkspaceFiles:
+        session.touch()
+        return WorkspaceFiles(session.workspace, self.quotas.max_file_bytes)
+
+    async def upload(
+        self,
+        tenant: str,
+        session_id: str,
+        path: str,
+        chunks: AsyncIterator[bytes],
+        mode: int = 0o644,
+        overwrite: bool = False,
+    ) -> FileEntry:
+        session = self.get(tenant, session_id)
+        return await self._files(session).upload(path, chunks, mode, overwrite)
+
+    def download(
+        self, tenant: str, session_id: str, path: str
+    ) -> tuple[FileEntry, Iterator[bytes]]:
+        return self._files(self.get(tenant, session_id)).download(path)
+
+    def list_files(
+        self, tenant: str, session_id: str, path: str = "", recursive: bool = False
+    ) -> tuple[list[FileEntry], bool]:
+        return self._files(self.get(tenant, session_id)).listing(path, recursive)
 
     def interrupt(self, tenant: str, session_id: str) -> bool:
         return self.get(tenant, session_id).interpreter.interrupt()

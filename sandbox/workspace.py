@@ -40,14 +40,21 @@ def _unmount(target: Path) -> None:
 class Workspace:
     """The writable directory of one session."""
 
-    def __init__(self, path: Path, uid: int, size_bytes: int, tmpfs: bool = True) -> None:
+    def __init__(
+        self, path: Path, uid: int, size_bytes: int, tmpfs: bool = True, max_files: int = 10_000
+    ) -> None:
         self.path = path
         self.uid = uid
         self.size_bytes = size_bytes
         self.tmpfs = tmpfs
+        # Files and directories the workspace may hold (tmpfs inodes).
+        self.max_files = max_files
 
     def _options(self) -> str:
-        return f"size={self.size_bytes},mode=0700,uid={self.uid},gid={self.uid}"
+        return (
+            f"size={self.size_bytes},nr_inodes={self.max_files},"
+            f"mode=0700,uid={self.uid},gid={self.uid}"
+        )
 
     def create(self) -> None:
         self.path.mkdir(parents=True, exist_ok=False, mode=0o700)

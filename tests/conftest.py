@@ -29,6 +29,8 @@ def executor_settings(state_dir: Path, **changes: object) -> ExecutorSettings:
         defaults=Limits(memory_bytes=256 * MIB, cell_timeout=10.0, max_pids=64),
         interrupt_grace=0.5,
         max_code_bytes=64 * 1024,
+        max_file_bytes=8 * MIB,
+        workspace_max_files=2000,
         max_sessions_per_tenant=8,
         reap_interval=0.2,
     )

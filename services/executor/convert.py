@@ -8,6 +8,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from codeact.v1 import common_pb2, executor_pb2
 from sandbox import events
+from sandbox.files import FileEntry
 from sandbox.limits import Limits
 from sandbox.sessions import Session, SessionState
 
@@ -130,4 +131,15 @@ def event_message(event: events.Event) -> executor_pb2.ExecuteResponse:
             rolled_back=event.rolled_back,
             interpreter_restarted=event.interpreter_restarted,
         )
+    )
+
+
+def file_message(entry: FileEntry) -> executor_pb2.FileInfo:
+    return executor_pb2.FileInfo(
+        path=entry.path,
+        size_bytes=entry.size_bytes,
+        is_dir=entry.is_dir,
+        is_symlink=entry.is_symlink,
+        modify_time=timestamp(entry.modify_time),
+        mode=entry.mode,
     )

@@ -53,7 +53,7 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
     async def ListSessions(
         self, request: executor_pb2.ListSessionsRequest, context: grpc.aio.ServicerContext
     ) -> executor_pb2.ListSessionsResponse:
-        sessions = self.registry.list(identity().tenant)
+        sessions = self.registry.owned(identity().tenant)
         chunk, token = paginate(sessions, request.page_size, request.page_token)
         return executor_pb2.ListSessionsResponse(
             sessions=[self._message(s) for s in chunk], next_page_token=token
@@ -94,4 +94,51 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         session = self.registry.get(tenant, session_id)
         return executor_pb2.InterruptResponse(
             interrupted=interrupted, session=self._message(session)
+        )
+
+    async def UploadFile(
+        self,
+        request_iterator: AsyncIterator[executor_pb2.UploadFileRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> executor_pb2.UploadFileResponse:
+        tenant = identity().tenant
+        first = await anext(aiter(request_iterator), None)
+        if first is None or first.WhichOneof("part") != "header":
+            raise invalid("header", "the first message of an upload must be its header")
+        header = first.header
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async for message in request_iterator:
+                if message.WhichOneof("part") != "chunk":
+                    raise invalid("header", "an upload has exactly one header, first")
+                yield message.chunk
+
+        entry = await self.registry.upload(
+            tenant,
+            _session_id(header.session_id),
+            header.path,
+            chunks(),
+            header.mode,
+            header.overwrite,
+        )
+        return executor_pb2.UploadFileResponse(file=convert.file_message(entry))
+
+    async def DownloadFile(
+        self, request: executor_pb2.DownloadFileRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[executor_pb2.DownloadFileResponse]:
+        entry, chunks = self.registry.download(
+            identity().tenant, _session_id(request.session_id), request.path
+        )
+        yield executor_pb2.DownloadFileResponse(info=convert.file_message(entry))
+        for chunk in chunks:
+            yield executor_pb2.DownloadFileResponse(chunk=chunk)
+
+    async def ListFiles(
+        self, request: executor_pb2.ListFilesRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.ListFilesResponse:
+        entries, truncated = self.registry.list_files(
+            identity().tenant, _session_id(request.session_id), request.path, request.recursive
+        )
+        return executor_pb2.ListFilesResponse(
+            files=[convert.file_message(e) for e in entries], truncated=truncated
         )

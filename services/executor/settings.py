@@ -34,6 +34,10 @@ class ExecutorSettings(ServerSettings):
     # -1 detects; 0 disables cgroups (development only); 1 or 2.
     cgroup_version: int = -1
     workspace_tmpfs: bool = True
+    # Files and directories one workspace may hold.
+    workspace_max_files: int = 10_000
+    # Largest file uploaded or downloaded.
+    max_file_bytes: int = 64 << 20
     # Limits of a session that asks for none, and the most it may ask for.
     defaults: Limits = field(default_factory=Limits)
     ceilings: Limits = field(default_factory=lambda: CEILINGS)
@@ -69,6 +73,7 @@ class ExecutorSettings(ServerSettings):
             seccomp_policy=Path(self.seccomp_policy) if self.seccomp_policy else SECCOMP_POLICY,
             cgroup_version=None if self.cgroup_version < 0 else self.cgroup_version,
             workspace_tmpfs=self.workspace_tmpfs,
+            workspace_max_files=self.workspace_max_files,
             defaults=self.defaults,
             ceilings=self.ceilings,
             interrupt_grace=self.interrupt_grace,
@@ -79,5 +84,6 @@ class ExecutorSettings(ServerSettings):
             max_sessions=self.max_sessions,
             max_sessions_per_tenant=self.max_sessions_per_tenant,
             max_code_bytes=self.max_code_bytes,
+            max_file_bytes=self.max_file_bytes,
             auto_restart=self.auto_restart,
         )

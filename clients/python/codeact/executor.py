@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -231,6 +231,50 @@ class Session:
         for event in self.stream(code, timeout, common_pb2.LANGUAGE_BASH, deadline):
             result.add(event)
         return result
+
+    def upload(
+        self,
+        path: str,
+        data: bytes | Iterable[bytes],
+        mode: int = 0o644,
+        overwrite: bool = False,
+        chunk_bytes: int = 1 << 20,
+    ) -> executor_pb2.FileInfo:
+        """Write a file into the workspace (bytes, or an iterable of chunks)."""
+        header = executor_pb2.UploadFileHeader(
+            session_id=self.id, path=path, mode=mode, overwrite=overwrite
+        )
+
+        def messages() -> Iterator[executor_pb2.UploadFileRequest]:
+            yield executor_pb2.UploadFileRequest(header=header)
+            pieces = (
+                (data[i : i + chunk_bytes] for i in range(0, len(data), chunk_bytes))
+                if isinstance(data, bytes)
+                else data
+            )
+            for piece in pieces:
+                yield executor_pb2.UploadFileRequest(chunk=piece)
+
+        reply: executor_pb2.UploadFileResponse = self.client.call(
+            self.client.stub.UploadFile, messages()
+        )
+        return reply.file
+
+    def download(self, path: str) -> bytes:
+        """A workspace file's content."""
+        request = executor_pb2.DownloadFileRequest(session_id=self.id, path=path)
+        call = self.client.stub.DownloadFile(
+            request, timeout=self.client.settings.timeout, metadata=self.client.settings.metadata()
+        )
+        try:
+            return b"".join(m.chunk for m in call if m.WhichOneof("part") == "chunk")
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from None
+
+    def files(self, path: str = "", recursive: bool = False) -> list[executor_pb2.FileInfo]:
+        """Entries of a workspace directory (symlinks listed, never followed)."""
+        request = executor_pb2.ListFilesRequest(session_id=self.id, path=path, recursive=recursive)
+        return list(self.client.call(self.client.stub.ListFiles, request).files)
 
     def interrupt(self) -> bool:
         request = executor_pb2.InterruptRequest(session_id=self.id)

@@ -750,12 +750,15 @@ class FileInfo(_message.Message):
     IS_DIR_FIELD_NUMBER: _builtins.int
     MODIFY_TIME_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
+    IS_SYMLINK_FIELD_NUMBER: _builtins.int
     path: _builtins.str
     """Path relative to the workspace root, with "/" separators."""
     size_bytes: _builtins.int
     is_dir: _builtins.bool
     mode: _builtins.int
     """Permission bits, e.g. 0644."""
+    is_symlink: _builtins.bool
+    """A symbolic link (listed, never followed)."""
     @_builtins.property
     def modify_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -766,10 +769,11 @@ class FileInfo(_message.Message):
         is_dir: _builtins.bool = ...,
         modify_time: _timestamp_pb2.Timestamp | None = ...,
         mode: _builtins.int = ...,
+        is_symlink: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["modify_time", b"modify_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_dir", b"is_dir", "mode", b"mode", "modify_time", b"modify_time", "path", b"path", "size_bytes", b"size_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_dir", b"is_dir", "is_symlink", b"is_symlink", "mode", b"mode", "modify_time", b"modify_time", "path", b"path", "size_bytes", b"size_bytes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -931,16 +935,20 @@ class ListFilesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     FILES_FIELD_NUMBER: _builtins.int
+    TRUNCATED_FIELD_NUMBER: _builtins.int
+    truncated: _builtins.bool
+    """True when the listing stopped at the server's entry limit."""
     @_builtins.property
     def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___FileInfo]: ...
     def __init__(
         self,
         *,
         files: _abc.Iterable[Global___FileInfo] | None = ...,
+        truncated: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files", "truncated", b"truncated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
