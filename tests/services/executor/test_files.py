@@ -58,9 +58,9 @@ def test_overwrite_is_explicit(acme: Client) -> None:
         s.upload("f.txt", b"two", overwrite=True)
         assert s.download("f.txt") == b"two"
         s.run("import os\nos.mkdir('/workspace/dir')")
-        with pytest.raises(InvalidArgument) as caught:
+        with pytest.raises(InvalidArgument) as refused:
             s.upload("dir", b"x", overwrite=True)
-        assert caught.value.reason == "IS_A_DIRECTORY"
+        assert refused.value.reason == "IS_A_DIRECTORY"
 
 
 @pytest.mark.parametrize(
