@@ -47,6 +47,10 @@ class Slot(Protocol):
         """Remove the slot; False while processes still hold it."""
         ...
 
+    def pids(self) -> list[int]:
+        """Every process in the slot (outside pids)."""
+        ...
+
 
 def _write(path: Path, value: str) -> None:
     with open(path, "w") as f:
@@ -87,6 +91,16 @@ class _Knob:
             self.fd = -1
 
 
+def _procs_under(path: Path) -> list[int]:
+    pids: list[int] = []
+    for procs in path.glob("**/cgroup.procs"):
+        try:
+            pids.extend(int(p) for p in procs.read_text().split())
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
 def _rmdir_tree(path: Path) -> bool:
     """Remove a cgroup directory bottom-up (cgroup dirs only allow rmdir);
     True when it is gone."""
@@ -121,14 +135,18 @@ class V1Slot:
     def set_limits(self, limits: SlotLimits) -> None:
         _write(self._dir("memory") / "memory.limit_in_bytes", str(limits.memory_bytes))
         _write(self._dir("pids") / "pids.max", str(limits.max_pids))
-        # v1 refuses a parent CPU quota below a child's, so the quota goes on
-        # nsjail's child (created at start, at the ceiling); the slot has none.
-        quota = str(limits.cpu_millicores * CPU_PERIOD_US // 1000)
-        if not self._cpu_children:  # nsjail's child exists once the jail has started
-            self._cpu_children = list(self._dir("cpu").glob("NSJAIL.*"))
+        cpu = self._dir("cpu")
+        # nsjail gives its child a quota over a 1 s period; a lower quota
+        # there throttles for most of a second (and a throttled task takes no
+        # signal until the refill). So the child is unlimited (allowed under
+        # a limited parent in v1) and the quota lives on the slot, 100 ms at
+        # a time.
+        if not self._cpu_children:
+            self._cpu_children = list(cpu.glob("NSJAIL.*"))
         for child in self._cpu_children:
-            _write(child / "cpu.cfs_period_us", str(CPU_PERIOD_US))
-            _write(child / "cpu.cfs_quota_us", quota)
+            _write(child / "cpu.cfs_quota_us", "-1")
+        _write(cpu / "cpu.cfs_period_us", str(CPU_PERIOD_US))
+        _write(cpu / "cpu.cfs_quota_us", str(limits.cpu_millicores * CPU_PERIOD_US // 1000))
 
     def nsjail_args(self, ceiling: SlotLimits) -> list[str]:
         return [
@@ -156,6 +174,9 @@ class V1Slot:
         self._peak.close()
         self._failcnt.close()
         return all([_rmdir_tree(self._dir(c)) for c in V1_CONTROLLERS])
+
+    def pids(self) -> list[int]:
+        return _procs_under(self._dir("pids"))
 
 
 class V2Slot:
@@ -206,6 +227,9 @@ class V2Slot:
         self._events.close()
         return _rmdir_tree(self.path)
 
+    def pids(self) -> list[int]:
+        return _procs_under(self.path)
+
 
 class NoSlot:
     """No cgroup: limits rest on rlimits alone (development machines only)."""
@@ -233,6 +257,9 @@ class NoSlot:
 
     def remove(self) -> bool:
         return True
+
+    def pids(self) -> list[int]:
+        return []
 
 
 def detect_version(root: Path = CGROUP_ROOT) -> int:

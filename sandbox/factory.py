@@ -13,6 +13,7 @@ from .cgroups import CgroupTree, SlotLimits
 from .interpreter import Interpreter
 from .jail import JailSpec
 from .limits import CEILINGS, Limits
+from .runtime import RuntimeInfo, describe
 from .workspace import Workspace
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -95,6 +96,7 @@ class JailFactory:
         self.uids = UidPool(config.uid_base, config.uid_count)
         self.workspaces_dir = config.state_dir / "workspaces"
         self.nsjail = config.nsjail or default_nsjail()
+        self.runtime = RuntimeInfo(python_version="")
         python = config.python.resolve()
         self.extra_ro_dirs: tuple[Path, ...] = ()
         if not str(python).startswith(SYSTEM_PREFIXES):
@@ -105,7 +107,9 @@ class JailFactory:
         return self.cgroups.version
 
     def prepare(self) -> None:
-        """Create the state directories and cgroup parents; clear leftovers."""
+        """Create the state directories and cgroup parents; clear leftovers;
+        learn what the sandbox has."""
+        self.runtime = describe(self.config.python, self.config.env_dir)
         workspace.remove_stale(self.workspaces_dir)
         self.workspaces_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
         _check_traversable(self.workspaces_dir)

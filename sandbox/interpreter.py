@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from codeact.errors import FailedPrecondition, Unavailable
+from codeact.errors import FailedPrecondition, NotFound, Unavailable
 
 from .cgroups import Slot, SlotLimits
 from .events import Completion, Display, Error, Event, Output, Result, Status
@@ -91,6 +91,18 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def _inner_pid(pid: int) -> int:
+    """A process's pid in its own (innermost) pid namespace; 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def _describe_exit(code: int | None) -> str:
     if code is None:
         return "the interpreter died"
@@ -126,6 +138,7 @@ class Interpreter:
         self.grace = grace
         self.process: asyncio.subprocess.Process | None = None
         self.kernel_pid = 0
+        self.init_pid = 0
         self.python_version = ""
         self.alive = False
         self._cell_number = 0
@@ -176,7 +189,8 @@ class Interpreter:
             ) from exc
         self.python_version = str(header.get("python", ""))
         inits = _children(self.process.pid)
-        kernels = _children(inits[0]) if inits else []
+        self.init_pid = inits[0] if inits else 0
+        kernels = _children(self.init_pid) if inits else []
         self.kernel_pid = kernels[0] if kernels else 0
         self.alive = True
         self._tasks.append(asyncio.create_task(self._read_loop()))
@@ -294,6 +308,45 @@ class Interpreter:
         await self._send({**header, "id": self._request_id})
         async with asyncio.timeout(timeout):
             return await future
+
+    # --- checkpoints --------------------------------------------------------
+    def _jail_processes(self) -> list[int]:
+        """Outside pids of the jail's processes: from its cgroup, or by
+        walking the process tree when there is no cgroup."""
+        if pids := self.slot.pids():
+            return pids
+        found, pending = [], [self.init_pid]
+        while pending:
+            pid = pending.pop()
+            found.append(pid)
+            pending.extend(_children(pid))
+        return found
+
+    async def host_pid(self, jail_pid: int) -> int:
+        """The pid outside of a process known by its pid inside the jail."""
+        for _ in range(50):  # a process being reparented can be briefly missing
+            for pid in self._jail_processes():
+                if _inner_pid(pid) == jail_pid:
+                    return pid
+            await asyncio.sleep(0.002)
+        return 0
+
+    async def checkpoint(self, checkpoint_id: str) -> int:
+        """Fork a paused copy of the kernel; returns the copy's pid outside."""
+        reply = await self.request({"op": "checkpoint", "checkpoint": checkpoint_id}, timeout=30)
+        return await self.host_pid(int(reply.get("pid", 0)))
+
+    async def restore(self, checkpoint_id: str) -> int:
+        """Make a checkpoint the kernel (it stays available); returns the
+        pid outside of the checkpoint's new copy."""
+        reply = await self.request({"op": "restore", "checkpoint": checkpoint_id}, timeout=30)
+        if reply.get("t") != "restored":
+            raise NotFound("CHECKPOINT_NOT_FOUND", f"checkpoint {checkpoint_id!r} does not exist")
+        self.kernel_pid = await self.host_pid(int(reply.get("pid", 0)))
+        return await self.host_pid(int(reply.get("copy", 0)))
+
+    async def drop_checkpoint(self, checkpoint_id: str) -> None:
+        await self.request({"op": "drop_checkpoint", "checkpoint": checkpoint_id})
 
     # --- cells --------------------------------------------------------------
     async def execute(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from codeact.errors import CodeActError, FailedPrecondition, NotFound, ResourceExhausted, invalid
 
 from . import limits as limits_mod
-from .events import Completion, Event
+from .events import Completion, Event, Status
 from .factory import JailFactory
 from .files import FileEntry, WorkspaceFiles
 from .interpreter import Interpreter
@@ -22,7 +22,17 @@ from .pool import WarmPool
 from .workspace import Workspace
 
 MAX_LABELS = 32
+ROLLBACK_CHECKPOINT = "rollback"
 MAX_LABEL_CHARS = 256
+
+
+@dataclass
+class CheckpointInfo:
+    id: str
+    created: float
+    execution_count: int
+    # The paused copy's pid outside the jail (for its memory).
+    pid: int
 
 
 class SessionState(enum.Enum):
@@ -46,6 +56,7 @@ class Session:
     restart_count: int = 0
     # True when the interpreter came from the warm pool.
     warm: bool = False
+    checkpoints: list[CheckpointInfo] = field(default_factory=list)
     # Serializes restart and delete (execution has its own busy check).
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     deleted: bool = False
@@ -75,6 +86,7 @@ class RegistryLimits:
     max_code_bytes: int = 1 << 20
     # Largest file uploaded or downloaded.
     max_file_bytes: int = 64 << 20
+    max_checkpoints: int = 8
     # Replace a dead interpreter at once, so a session outlives a kill.
     auto_restart: bool = True
 
@@ -223,6 +235,7 @@ class SessionRegistry:
                 raise
             session.interpreter = interpreter
             session.restart_count += 1
+            session.checkpoints.clear()  # they lived in the old jail
             session.touch()
 
     def _gone(self, session_id: str) -> NotFound:
@@ -239,8 +252,10 @@ class SessionRegistry:
         code: str,
         timeout: float | None = None,
         language: str = "python",
+        rollback_on_error: bool = False,
     ) -> AsyncIterator[Event]:
-        """Run a cell; validation errors are raised before the first event."""
+        """Run a cell; validation errors are raised before the first event.
+        With rollback_on_error a failed cell leaves the interpreter as it was."""
         session = self.get(tenant, session_id)
         if not code.strip():
             raise invalid("code", "must not be empty", "CODE_EMPTY")
@@ -274,13 +289,37 @@ class SessionRegistry:
             await self._replace_interpreter(session)
             restarted_before = True
         session.touch()
+        interpreter = session.interpreter
+        if rollback_on_error:
+            await interpreter.checkpoint(ROLLBACK_CHECKPOINT)
         try:
-            async for event in session.interpreter.execute(code, cell_timeout, language):
+            async for event in interpreter.execute(code, cell_timeout, language):
                 if isinstance(event, Completion):
+                    if rollback_on_error:
+                        event = await self._roll_back(interpreter, event)
                     event = await self._after_cell(session, event, restarted_before)
                 yield event
         finally:
             session.touch()
+
+    async def _roll_back(self, interpreter: Interpreter, completion: Completion) -> Completion:
+        """Restore the checkpoint taken before a failed cell; drop it either way."""
+        if not interpreter.alive:
+            return completion  # the checkpoint died with the jail
+        rolled_back = False
+        if completion.status is not Status.OK:
+            await interpreter.restore(ROLLBACK_CHECKPOINT)
+            rolled_back = True
+        await interpreter.drop_checkpoint(ROLLBACK_CHECKPOINT)
+        if not rolled_back:
+            return completion
+        return dataclasses.replace(
+            completion,
+            rolled_back=True,
+            message=_join(
+                completion.message, "the session's state was rolled back to before the cell"
+            ),
+        )
 
     async def _after_cell(
         self, session: Session, completion: Completion, restarted_before: bool
@@ -334,6 +373,61 @@ class SessionRegistry:
         self, tenant: str, session_id: str, path: str = "", recursive: bool = False
     ) -> tuple[list[FileEntry], bool]:
         return self._files(self.get(tenant, session_id)).listing(path, recursive)
+
+    def _ready_for_checkpoints(self, session: Session) -> None:
+        if session.state is SessionState.DEAD:
+            raise FailedPrecondition("SESSION_DEAD", "the session's interpreter is not running")
+        if session.interpreter.busy:
+            raise FailedPrecondition(
+                "SESSION_BUSY", "checkpoints are taken and restored between cells"
+            )
+
+    async def create_checkpoint(self, tenant: str, session_id: str) -> CheckpointInfo:
+        session = self.get(tenant, session_id)
+        async with session.lock:
+            self._ready_for_checkpoints(session)
+            if len(session.checkpoints) >= self.quotas.max_checkpoints:
+                raise ResourceExhausted(
+                    "CHECKPOINT_LIMIT",
+                    f"a session keeps at most {self.quotas.max_checkpoints} checkpoints; "
+                    "delete one first",
+                    metadata={"limit": self.quotas.max_checkpoints},
+                )
+            checkpoint_id = f"ckpt-{secrets.token_hex(6)}"
+            pid = await session.interpreter.checkpoint(checkpoint_id)
+            info = CheckpointInfo(checkpoint_id, time.time(), session.execution_count, pid)
+            session.checkpoints.append(info)
+            session.touch()
+            return info
+
+    def _checkpoint(self, session: Session, checkpoint_id: str) -> CheckpointInfo:
+        for info in session.checkpoints:
+            if info.id == checkpoint_id:
+                return info
+        raise NotFound(
+            "CHECKPOINT_NOT_FOUND",
+            f"checkpoint {checkpoint_id!r} does not exist in this session",
+            metadata={"checkpoint_id": checkpoint_id},
+        )
+
+    async def restore_checkpoint(self, tenant: str, session_id: str, checkpoint_id: str) -> Session:
+        """Back to a checkpoint; it stays available, newer ones are gone."""
+        session = self.get(tenant, session_id)
+        async with session.lock:
+            info = self._checkpoint(session, checkpoint_id)
+            self._ready_for_checkpoints(session)
+            info.pid = await session.interpreter.restore(checkpoint_id)
+            del session.checkpoints[session.checkpoints.index(info) + 1 :]
+            session.touch()
+        return session
+
+    async def delete_checkpoint(self, tenant: str, session_id: str, checkpoint_id: str) -> None:
+        session = self.get(tenant, session_id)
+        async with session.lock:
+            info = self._checkpoint(session, checkpoint_id)
+            self._ready_for_checkpoints(session)
+            await session.interpreter.drop_checkpoint(checkpoint_id)
+            session.checkpoints.remove(info)
 
     def interrupt(self, tenant: str, session_id: str) -> bool:
         return self.get(tenant, session_id).interpreter.interrupt()

@@ -20,17 +20,23 @@ import threading
 from . import protocol
 from .cells import PythonCells
 from .channel import Channel, Pump
+from .checkpoints import Checkpoints
 from .shell import Shell
 
 SYNC_TIMEOUT = 1.0
+STREAMS = ("stdout", "stderr")
 
 
-def _init_loop(kernel_pid: int) -> None:
-    """Pid 1: reap every orphan; leave with the kernel's exit status."""
+def _init_loop(kernel_pid: int, succession: int) -> None:
+    """Pid 1: reap every orphan; leave with the kernel's exit status, unless
+    the kernel named a successor (a restored checkpoint) before it exited."""
     devnull = os.open("/dev/null", os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
-    os.closerange(3, 1 << 16)
+    os.closerange(3, succession)
+    os.closerange(succession + 1, 1 << 16)
+    os.set_blocking(succession, False)
+    pending = b""
     while True:
         try:
             pid, status = os.wait()
@@ -38,9 +44,18 @@ def _init_loop(kernel_pid: int) -> None:
             os._exit(0)
         except InterruptedError:
             continue
-        if pid == kernel_pid:
-            code = os.waitstatus_to_exitcode(status)
-            os._exit(code if code >= 0 else 128 - code)
+        if pid != kernel_pid:
+            continue
+        try:
+            pending += os.read(succession, 64)
+        except BlockingIOError:
+            pass
+        line, newline, pending = pending.partition(b"\n")
+        if newline:
+            kernel_pid = int(line)
+            continue
+        code = os.waitstatus_to_exitcode(status)
+        os._exit(code if code >= 0 else 128 - code)
 
 
 def _private_fd(fd: int) -> int:
@@ -57,12 +72,14 @@ def _text_stream(fd: int) -> io.TextIOWrapper:
 class Kernel:
     """Serves the host's requests."""
 
-    def __init__(self, ctrl_in: int, channel: Channel, pumps: list[Pump]) -> None:
+    def __init__(self, ctrl_in: int, channel: Channel, pumps: list[Pump], succession: int) -> None:
         self.ctrl_in = ctrl_in
         self.channel = channel
         self.pumps = pumps
+        self.succession = succession
         self.cells = PythonCells(channel, self.sync_output)
         self.shell = Shell(self.cells)
+        self.checkpoints = Checkpoints(self)
         self.output_limit = 1 << 20
 
     def watch_host(self) -> None:
@@ -75,6 +92,21 @@ class Kernel:
             for _, events in poller.poll():
                 if events & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
                     os._exit(0)
+
+    def name_successor(self, pid: int) -> None:
+        """Tell pid 1 that pid carries on as the kernel after this one exits."""
+        protocol.write_all(self.succession, f"{pid}\n".encode())
+
+    def resume(self, ctrl_in: int, ctrl_out: int, pump_fds: list[int]) -> None:
+        """In a checkpoint being restored: take over the channel and pipes."""
+        self.ctrl_in = ctrl_in
+        self.channel = self.cells.channel = Channel(ctrl_out)
+        self.pumps = [
+            Pump(fd, name, self.channel) for fd, name in zip(pump_fds, STREAMS, strict=True)
+        ]
+        for pump in self.pumps:
+            pump.start()
+        threading.Thread(target=self.watch_host, name="watchdog", daemon=True).start()
 
     def serve(self) -> None:
         threading.Thread(target=self.watch_host, name="watchdog", daemon=True).start()
@@ -92,10 +124,42 @@ class Kernel:
                 self.execute(header, body)
             elif op == "configure":
                 self.configure(header)
+            elif op in ("checkpoint", "restore", "drop_checkpoint"):
+                self.checkpoint_op(op, header)
             elif op == "ping":
                 self.channel.send({"t": "pong", "id": header.get("id")})
             else:
                 self.channel.send({"t": "bad_request", "id": header.get("id"), "op": str(op)})
+
+    def checkpoint_op(self, op: str, header: dict[str, object]) -> None:
+        request = header.get("id")
+        checkpoint_id = str(header.get("checkpoint", ""))
+        if op == "checkpoint":
+            self.checkpoint(checkpoint_id, request)
+        elif op == "restore":
+            if checkpoint_id in self.checkpoints.snapshots:
+                self.checkpoints.restore(checkpoint_id, request)  # does not return
+            self.channel.send({"t": "unknown_checkpoint", "id": request})
+        else:
+            found = self.checkpoints.drop(checkpoint_id)
+            self.channel.send({"t": "dropped", "id": request, "found": found})
+
+    def checkpoint(self, checkpoint_id: str, request: object) -> None:
+        pid = self.checkpoints.create(checkpoint_id)
+        if pid is not None:
+            self.channel.send({"t": "checkpointed", "id": request, "pid": pid})
+            return
+        # fork() returned a second time: this is the copy, just restored. It
+        # makes itself a new copy under the same id (restoring does not use a
+        # checkpoint up), then answers the restore request that woke it.
+        while True:
+            answering = self.checkpoints.resumed_request
+            pid = self.checkpoints.create(checkpoint_id)
+            if pid is not None:
+                self.channel.send(
+                    {"t": "restored", "id": answering, "pid": os.getpid(), "copy": pid}
+                )
+                return
 
     def configure(self, header: dict[str, object]) -> None:
         """Lower the kernel's limits for a session; children inherit them."""
@@ -178,9 +242,13 @@ def _cpu_seconds() -> float:
 
 def main() -> None:
     """Run the kernel; sys.argv[1:] are directories of packages for user code."""
+    succession_read, succession_write = os.pipe()
     kernel_pid = os.fork()
     if kernel_pid:
-        _init_loop(kernel_pid)
+        os.close(succession_write)
+        _init_loop(kernel_pid, succession_read)
+    os.close(succession_read)
+    os.set_inheritable(succession_write, False)
     ctrl_in = _private_fd(0)
     ctrl_out = _private_fd(1)
     devnull = os.open("/dev/null", os.O_RDONLY)
@@ -188,7 +256,7 @@ def main() -> None:
     os.close(devnull)
     channel = Channel(ctrl_out)
     pumps = []
-    for fd, name in ((1, "stdout"), (2, "stderr")):
+    for fd, name in zip((1, 2), STREAMS, strict=True):
         read_end, write_end = os.pipe()
         os.set_inheritable(read_end, False)
         os.dup2(write_end, fd)
@@ -203,7 +271,7 @@ def main() -> None:
             site.addsitedir(directory)
     sys.stdout = sys.__stdout__ = _text_stream(1)  # type: ignore[misc]
     sys.stderr = sys.__stderr__ = _text_stream(2)  # type: ignore[misc]
-    kernel = Kernel(ctrl_in, channel, pumps)
+    kernel = Kernel(ctrl_in, channel, pumps, succession_write)
 
     signal.signal(signal.SIGINT, lambda signum, frame: kernel.cells.on_sigint())
     kernel.serve()

@@ -66,6 +66,18 @@ class Shell:
     def _alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def forget(self) -> None:
+        """In a checkpoint copy: let go of the live kernel's shell without
+        touching it (the copy starts its own shell if it is ever restored)."""
+        if self.proc is not None:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+            self.proc.returncode = -1  # not ours to wait for
+            self.proc = None
+        if self.status_fd >= 0:
+            os.close(self.status_fd)
+            self.status_fd = -1
+
     def _stop(self) -> None:
         if self.proc is not None:
             try:

@@ -23,8 +23,7 @@ def build_service(settings: ExecutorSettings) -> Service:
     registry = SessionRegistry(
         factory, settings.registry_limits(), factory.config.instance, pool=pool
     )
-    # Files and checkpoints are still the generated base's UNIMPLEMENTED.
-    servicer = ExecutorServicer(registry, factory.config.instance)  # type: ignore[abstract]
+    servicer = ExecutorServicer(registry, factory.config.instance)
     service = single_servicer(
         "executor", DESCRIPTOR, servicer, executor_pb2_grpc.add_ExecutorServiceServicer_to_server
     )

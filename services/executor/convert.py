@@ -10,7 +10,8 @@ from codeact.v1 import common_pb2, executor_pb2
 from sandbox import events
 from sandbox.files import FileEntry
 from sandbox.limits import Limits
-from sandbox.sessions import Session, SessionState
+from sandbox.runtime import RuntimeInfo, process_memory
+from sandbox.sessions import CheckpointInfo, Session, SessionState
 
 _STATES = {
     SessionState.IDLE: executor_pb2.SESSION_STATE_IDLE,
@@ -80,7 +81,36 @@ def session_message(session: Session, instance: str) -> executor_pb2.Session:
         execution_count=session.execution_count,
         restart_count=session.restart_count,
         labels=session.labels,
+        checkpoints=[checkpoint_message(c) for c in session.checkpoints],
         instance=instance,
+    )
+
+
+def checkpoint_message(info: CheckpointInfo) -> executor_pb2.Checkpoint:
+    return executor_pb2.Checkpoint(
+        id=info.id,
+        create_time=timestamp(info.created),
+        execution_count=info.execution_count,
+        memory_bytes=process_memory(info.pid),
+    )
+
+
+_LANGUAGE_ENUMS = {"python": common_pb2.LANGUAGE_PYTHON, "bash": common_pb2.LANGUAGE_BASH}
+
+
+def runtime_message(
+    runtime: RuntimeInfo, defaults: Limits, ceilings: Limits
+) -> executor_pb2.GetRuntimeInfoResponse:
+    return executor_pb2.GetRuntimeInfoResponse(
+        python_version=runtime.python_version,
+        languages=[_LANGUAGE_ENUMS[name] for name in runtime.languages],
+        packages=[
+            executor_pb2.Package(name=p.name, version=p.version, modules=p.modules)
+            for p in runtime.packages
+        ],
+        stdlib_modules=runtime.stdlib_modules,
+        default_limits=limits_message(defaults),
+        max_limits=limits_message(ceilings),
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 
@@ -26,6 +28,12 @@ def _session_id(value: str) -> str:
     if not value:
         raise invalid("session_id", "is required")
     return value
+
+
+def _checkpoint_id(request: Any) -> str:
+    if not request.checkpoint_id:
+        raise invalid("checkpoint_id", "is required")
+    return str(request.checkpoint_id)
 
 
 class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
@@ -81,7 +89,7 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
             raise invalid("language", f"unknown language {request.language}")
         timeout = convert.seconds(request.timeout) if request.HasField("timeout") else None
         async for event in self.registry.execute(
-            tenant, session_id, request.code, timeout, language
+            tenant, session_id, request.code, timeout, language, request.rollback_on_error
         ):
             yield convert.event_message(event)
 
@@ -141,4 +149,44 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         )
         return executor_pb2.ListFilesResponse(
             files=[convert.file_message(e) for e in entries], truncated=truncated
+        )
+
+    async def CreateCheckpoint(
+        self, request: executor_pb2.CreateCheckpointRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.CreateCheckpointResponse:
+        started = time.perf_counter()
+        info = await self.registry.create_checkpoint(
+            identity().tenant, _session_id(request.session_id)
+        )
+        return executor_pb2.CreateCheckpointResponse(
+            checkpoint=convert.checkpoint_message(info),
+            elapsed=convert.duration(time.perf_counter() - started),
+        )
+
+    async def RestoreCheckpoint(
+        self, request: executor_pb2.RestoreCheckpointRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.RestoreCheckpointResponse:
+        started = time.perf_counter()
+        session = await self.registry.restore_checkpoint(
+            identity().tenant, _session_id(request.session_id), _checkpoint_id(request)
+        )
+        return executor_pb2.RestoreCheckpointResponse(
+            session=self._message(session),
+            elapsed=convert.duration(time.perf_counter() - started),
+        )
+
+    async def DeleteCheckpoint(
+        self, request: executor_pb2.DeleteCheckpointRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.DeleteCheckpointResponse:
+        await self.registry.delete_checkpoint(
+            identity().tenant, _session_id(request.session_id), _checkpoint_id(request)
+        )
+        return executor_pb2.DeleteCheckpointResponse()
+
+    async def GetRuntimeInfo(
+        self, request: executor_pb2.GetRuntimeInfoRequest, context: grpc.aio.ServicerContext
+    ) -> executor_pb2.GetRuntimeInfoResponse:
+        identity()
+        return convert.runtime_message(
+            self.registry.factory.runtime, self.registry.defaults, self.registry.ceilings
         )

@@ -38,6 +38,8 @@ class ExecutorSettings(ServerSettings):
     workspace_max_files: int = 10_000
     # Largest file uploaded or downloaded.
     max_file_bytes: int = 64 << 20
+    # Checkpoints one session may keep.
+    max_checkpoints: int = 8
     # Limits of a session that asks for none, and the most it may ask for.
     defaults: Limits = field(default_factory=Limits)
     ceilings: Limits = field(default_factory=lambda: CEILINGS)
@@ -85,5 +87,6 @@ class ExecutorSettings(ServerSettings):
             max_sessions_per_tenant=self.max_sessions_per_tenant,
             max_code_bytes=self.max_code_bytes,
             max_file_bytes=self.max_file_bytes,
+            max_checkpoints=self.max_checkpoints,
             auto_restart=self.auto_restart,
         )

@@ -73,6 +73,7 @@ class CellResult:
     output_truncated: bool = False
     interpreter_alive: bool = True
     interpreter_restarted: bool = False
+    rolled_back: bool = False
     message: str = ""
 
     @property
@@ -104,6 +105,7 @@ class CellResult:
             self.output_truncated = c.output_truncated
             self.interpreter_alive = c.session_state != executor_pb2.SESSION_STATE_DEAD
             self.interpreter_restarted = c.interpreter_restarted
+            self.rolled_back = c.rolled_back
             self.message = c.message
 
 
@@ -157,6 +159,13 @@ class ExecutorClient:
         request = executor_pb2.GetSessionRequest(session_id=session_id)
         return Session(self, self.call(self.stub.GetSession, request).session)
 
+    def runtime_info(self) -> executor_pb2.GetRuntimeInfoResponse:
+        """The sandbox's interpreter, packages, languages and limits."""
+        reply: executor_pb2.GetRuntimeInfoResponse = self.call(
+            self.stub.GetRuntimeInfo, executor_pb2.GetRuntimeInfoRequest()
+        )
+        return reply
+
     def list_sessions(self) -> list[executor_pb2.Session]:
         sessions: list[executor_pb2.Session] = []
         token = ""
@@ -191,6 +200,7 @@ class Session:
         timeout: float | None = None,
         language: common_pb2.Language.ValueType = common_pb2.LANGUAGE_PYTHON,
         deadline: float | None = None,
+        rollback_on_error: bool = False,
     ) -> Iterator[executor_pb2.ExecuteResponse]:
         """Run a cell, yielding its events as they happen (completion last).
 
@@ -198,7 +208,9 @@ class Session:
         deadline is the gRPC deadline of the call, after which the server
         interrupts the cell and the call fails with DeadlineExceeded.
         """
-        request = executor_pb2.ExecuteRequest(session_id=self.id, code=code, language=language)
+        request = executor_pb2.ExecuteRequest(
+            session_id=self.id, code=code, language=language, rollback_on_error=rollback_on_error
+        )
         if timeout is not None:
             request.timeout.CopyFrom(_duration(timeout))
         if deadline is None and self.client.settings.stream_timeout is not None:
@@ -215,11 +227,17 @@ class Session:
             call.cancel()
 
     def run(
-        self, code: str, timeout: float | None = None, deadline: float | None = None
+        self,
+        code: str,
+        timeout: float | None = None,
+        deadline: float | None = None,
+        rollback_on_error: bool = False,
     ) -> CellResult:
-        """Run a cell and return everything it produced."""
+        """Run a cell and return everything it produced. With rollback_on_error
+        a failed cell leaves the interpreter's state as it was before it."""
         result = CellResult()
-        for event in self.stream(code, timeout, deadline=deadline):
+        stream = self.stream(code, timeout, deadline=deadline, rollback_on_error=rollback_on_error)
+        for event in stream:
             result.add(event)
         return result
 
@@ -275,6 +293,27 @@ class Session:
         """Entries of a workspace directory (symlinks listed, never followed)."""
         request = executor_pb2.ListFilesRequest(session_id=self.id, path=path, recursive=recursive)
         return list(self.client.call(self.client.stub.ListFiles, request).files)
+
+    def checkpoint(self) -> executor_pb2.Checkpoint:
+        """Snapshot the interpreter's state (variables, imports; not files)."""
+        request = executor_pb2.CreateCheckpointRequest(session_id=self.id)
+        reply: executor_pb2.CreateCheckpointResponse = self.client.call(
+            self.client.stub.CreateCheckpoint, request
+        )
+        return reply.checkpoint
+
+    def restore(self, checkpoint_id: str) -> None:
+        """Back to a checkpoint (it stays; newer ones are gone)."""
+        request = executor_pb2.RestoreCheckpointRequest(
+            session_id=self.id, checkpoint_id=checkpoint_id
+        )
+        self.info = self.client.call(self.client.stub.RestoreCheckpoint, request).session
+
+    def delete_checkpoint(self, checkpoint_id: str) -> None:
+        request = executor_pb2.DeleteCheckpointRequest(
+            session_id=self.id, checkpoint_id=checkpoint_id
+        )
+        self.client.call(self.client.stub.DeleteCheckpoint, request)
 
     def interrupt(self) -> bool:
         request = executor_pb2.InterruptRequest(session_id=self.id)

@@ -17,7 +17,7 @@ from codeact.errors import (
     Unauthenticated,
 )
 from codeact.status import from_rpc_error
-from codeact.v1 import executor_pb2, executor_pb2_grpc
+from codeact.v1 import executor_pb2
 from tests.support import KEYS, ServerThread
 
 
@@ -193,13 +193,3 @@ def test_dead_session_without_auto_restart_is_failed_precondition(
         with pytest.raises(FailedPrecondition) as caught:
             s.run("1")
         assert caught.value.reason == "SESSION_DEAD"
-
-
-def test_unimplemented_rpcs_say_so(acme: Client) -> None:
-    stub = executor_pb2_grpc.ExecutorServiceStub(acme.channel)
-    with pytest.raises(grpc.RpcError) as caught:
-        stub.CreateCheckpoint(
-            executor_pb2.CreateCheckpointRequest(session_id="x"), metadata=acme.settings.metadata()
-        )
-    err = from_rpc_error(caught.value)
-    assert err.code == "UNIMPLEMENTED" and err.reason == "NOT_IMPLEMENTED"

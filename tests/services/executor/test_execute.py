@@ -271,3 +271,19 @@ def test_bash_streams_like_python(acme: Client) -> None:
             elif event.WhichOneof("event") == "completion":
                 assert event.completion.status == executor_pb2.EXECUTION_STATUS_INTERRUPTED
         assert text == "first\n"
+
+
+def _cpu_share(session: object) -> float:
+    """CPU time over wall time of a cell that spins for 0.6 s of wall time."""
+    r = session.run(  # type: ignore[attr-defined]
+        "import time\nend = time.monotonic() + 0.6\nwhile time.monotonic() < end:\n    pass"
+    )
+    assert r.ok
+    return float(r.cpu_time / r.wall_time)
+
+
+def test_cpu_limit_gives_the_share_it_promises(acme: Client) -> None:
+    with acme.session(limits={"cpu_millicores": 1000}) as s:
+        assert _cpu_share(s) > 0.8  # a whole core (was 0.1 with a stale 1 s quota period)
+    with acme.session(limits={"cpu_millicores": 250}) as s:
+        assert 0.1 < _cpu_share(s) < 0.45
