@@ -25,6 +25,17 @@ class Limits:
     workspace_bytes: int = 64 * MIB
     idle_ttl: float = 1800.0
 
+    def capped_by(self, caps: Mapping[str, float]) -> Limits:
+        """These limits, each lowered to its cap where one is given."""
+        unknown = set(caps) - set(FIELDS)
+        if unknown:
+            raise ValueError(f"unknown limit fields: {sorted(unknown)}")
+        lowered: dict[str, Any] = {
+            name: type(getattr(self, name))(min(value, getattr(self, name)))
+            for name, value in caps.items()
+        }
+        return dataclasses.replace(self, **lowered)
+
     def with_overrides(self, requested: Mapping[str, float]) -> Limits:
         """These limits with the non-zero requested values put in."""
         changes: dict[str, Any] = {

@@ -7,7 +7,7 @@ import dataclasses
 import enum
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from codeact.errors import CodeActError, FailedPrecondition, NotFound, ResourceExhausted, invalid
@@ -91,6 +91,14 @@ class RegistryLimits:
     auto_restart: bool = True
 
 
+@dataclass(frozen=True)
+class TenantLimits:
+    """What one tenant may have: the most a session may ask for, and how many."""
+
+    ceilings: Limits
+    max_sessions: int
+
+
 class SessionRegistry:
     """Creates, finds and ends sessions; another tenant's session is NOT_FOUND."""
 
@@ -100,13 +108,21 @@ class SessionRegistry:
         quotas: RegistryLimits | None = None,
         instance: str = "local",
         pool: WarmPool | None = None,
+        tenant_limits: Callable[[str], TenantLimits] | None = None,
     ) -> None:
         self.factory = factory
         self.quotas = quotas or RegistryLimits()
         self.instance = instance
         self.pool = pool
+        self._tenant_limits = tenant_limits
         self._sessions: dict[str, Session] = {}
         self._pending: dict[str, int] = {}  # creations in flight, per tenant
+
+    def limits_for(self, tenant: str) -> TenantLimits:
+        """Per-tenant limits; without a tenant policy, the server's."""
+        if self._tenant_limits is not None:
+            return self._tenant_limits(tenant)
+        return TenantLimits(self.ceilings, self.quotas.max_sessions_per_tenant)
 
     @property
     def defaults(self) -> Limits:
@@ -126,7 +142,9 @@ class SessionRegistry:
         requested: Mapping[str, float] | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> Session:
-        limits = limits_mod.resolve(requested or {}, self.defaults, self.ceilings)
+        allowed = self.limits_for(tenant)
+        defaults = self.defaults.capped_by(dataclasses.asdict(allowed.ceilings))
+        limits = limits_mod.resolve(requested or {}, defaults, allowed.ceilings)
         clean_labels = _check_labels(labels or {})
         if len(self._sessions) + sum(self._pending.values()) >= self.quotas.max_sessions:
             raise ResourceExhausted(
@@ -134,12 +152,11 @@ class SessionRegistry:
                 f"this executor holds its maximum of {self.quotas.max_sessions} sessions",
                 metadata={"limit": self.quotas.max_sessions},
             )
-        if self._count(tenant) >= self.quotas.max_sessions_per_tenant:
+        if self._count(tenant) >= allowed.max_sessions:
             raise ResourceExhausted(
                 "SESSION_QUOTA_EXCEEDED",
-                f"tenant already has {self.quotas.max_sessions_per_tenant} sessions; "
-                "delete one first",
-                metadata={"limit": self.quotas.max_sessions_per_tenant},
+                f"tenant already has {allowed.max_sessions} sessions; delete one first",
+                metadata={"limit": allowed.max_sessions},
             )
         self._pending[tenant] = self._pending.get(tenant, 0) + 1
         try:

@@ -14,13 +14,17 @@ from sandbox.limits import MIB, Limits
 from services.common.logging import configure_logging
 from services.executor.__main__ import build_service
 from services.executor.settings import ExecutorSettings
-from tests.support import INLINE_KEYS, KEYS, ServerThread, can_jail
+from tests.support import INLINE_KEYS, KEYS, TENANTS_TOML, ServerThread, can_jail
 
 configure_logging("warning", "console")
 
 
 def executor_settings(state_dir: Path, **changes: object) -> ExecutorSettings:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    tenants = state_dir / "tenants.toml"
+    tenants.write_text(TENANTS_TOML)
     settings = ExecutorSettings(
+        tenants_file=str(tenants),
         instance="test",
         state_dir=str(state_dir),
         api_keys=INLINE_KEYS,
@@ -77,4 +81,10 @@ def acme(executor: ServerThread) -> Iterator[Client]:
 @pytest.fixture
 def globex(executor: ServerThread) -> Iterator[Client]:
     with Client(executor.address, token=KEYS["globex"]) as client:
+        yield client
+
+
+@pytest.fixture
+def initech(executor: ServerThread) -> Iterator[Client]:
+    with Client(executor.address, token=KEYS["initech"]) as client:
         yield client

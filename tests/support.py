@@ -14,7 +14,15 @@ from services.common.server import Server, Service
 from services.common.settings import ServerSettings
 
 # Two tenants with their keys, as a client would hold them.
-KEYS = {"acme": "acme-secret-key", "globex": "globex-secret-key"}
+KEYS = {"acme": "acme-secret-key", "globex": "globex-secret-key", "initech": "initech-key"}
+# initech is held to tighter limits than the server's.
+TENANTS_TOML = """
+[tenants.initech]
+max_sessions = 2
+[tenants.initech.ceilings]
+memory_bytes = 314572800
+cpu_millicores = 500
+"""
 INLINE_KEYS = ",".join(f"{tenant}:{key}" for tenant, key in KEYS.items())
 SANDBOX_UID_BASE = 200_000
 

@@ -48,6 +48,8 @@ class ServerSettings:
     api_keys: str = ""
     # Server reflection answers without a key (it only describes the contracts).
     public_reflection: bool = True
+    # Per-tenant configuration (services/common/tenants.py describes it).
+    tenants_file: str = ""
     log_level: str = "info"
     # "json" or "console".
     log_format: str = "json"

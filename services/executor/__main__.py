@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from codeact.v1 import executor_pb2_grpc
 from sandbox.factory import JailFactory
+from sandbox.limits import FIELDS as LIMIT_FIELDS
 from sandbox.pool import WarmPool
-from sandbox.sessions import SessionRegistry
+from sandbox.sessions import SessionRegistry, TenantLimits
 from services.common.cli import run
 from services.common.server import Service, single_servicer
+from services.common.tenants import TenantDirectory
 
 from .metrics import ExecutorCollector
 from .server import DESCRIPTOR, ExecutorServicer
@@ -20,8 +23,13 @@ def build_service(settings: ExecutorSettings) -> Service:
     """The executor as a chassis Service (used by main and by tests)."""
     factory = JailFactory(settings.sandbox_config())
     pool = WarmPool(factory, settings.pool_size, settings.pool_parallel_starts)
+    tenants = TenantDirectory.from_file(settings.tenants_file) if settings.tenants_file else None
     registry = SessionRegistry(
-        factory, settings.registry_limits(), factory.config.instance, pool=pool
+        factory,
+        settings.registry_limits(),
+        factory.config.instance,
+        pool=pool,
+        tenant_limits=tenant_limits(settings, tenants) if tenants else None,
     )
     servicer = ExecutorServicer(registry, factory.config.instance)
     service = single_servicer(
@@ -42,6 +50,26 @@ def build_service(settings: ExecutorSettings) -> Service:
     service.on_start = on_start
     service.on_stop = on_stop
     return service
+
+
+def tenant_limits(
+    settings: ExecutorSettings, tenants: TenantDirectory
+) -> Callable[[str], TenantLimits]:
+    """Each tenant's ceilings (never above the server's) and session count."""
+    for name, config in tenants.tenants.items():
+        unknown = set(config.ceilings) - set(LIMIT_FIELDS)
+        if unknown:
+            raise ValueError(f"tenant {name!r}: unknown ceilings {sorted(unknown)}")
+
+    def limits(tenant: str) -> TenantLimits:
+        config = tenants.get(tenant)
+        max_sessions = config.max_sessions
+        return TenantLimits(
+            ceilings=settings.ceilings.capped_by(config.ceilings),
+            max_sessions=settings.max_sessions_per_tenant if max_sessions is None else max_sessions,
+        )
+
+    return limits
 
 
 def main(argv: list[str] | None = None) -> None:

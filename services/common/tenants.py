@@ -1,0 +1,61 @@
+"""Per-tenant configuration, from one TOML file.
+
+    [tenants.acme]
+    max_sessions = 20            # concurrent executor sessions
+
+    [tenants.acme.ceilings]      # the most a session of acme may ask for
+    memory_bytes = 1073741824
+    cpu_millicores = 2000
+
+A tenant without a table gets the server's defaults. Unknown keys are
+refused, so a typo cannot silently lift a limit.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TenantConfig:
+    max_sessions: int | None = None
+    # Sandbox ceilings overriding the server's, field by field (the executor
+    # checks the names against its limits).
+    ceilings: Mapping[str, float] = field(default_factory=dict)
+
+
+class TenantDirectory:
+    """Tenants' configurations by name."""
+
+    def __init__(self, tenants: Mapping[str, TenantConfig] | None = None) -> None:
+        self.tenants = dict(tenants or {})
+
+    def get(self, tenant: str) -> TenantConfig:
+        return self.tenants.get(tenant, TenantConfig())
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TenantDirectory:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+        unknown = set(data) - {"tenants"}
+        if unknown:
+            raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)}")
+        return cls({name: _tenant(name, table) for name, table in data.get("tenants", {}).items()})
+
+
+def _tenant(name: str, table: Mapping[str, Any]) -> TenantConfig:
+    unknown = set(table) - {"max_sessions", "ceilings"}
+    if unknown:
+        raise ValueError(f"tenant {name!r}: unknown keys {sorted(unknown)}")
+    ceilings = dict(table.get("ceilings", {}))
+    for key, value in ceilings.items():
+        if not isinstance(value, int | float) or value <= 0:
+            raise ValueError(f"tenant {name!r}: ceilings.{key} must be a positive number")
+    max_sessions = table.get("max_sessions")
+    if max_sessions is not None and (not isinstance(max_sessions, int) or max_sessions < 0):
+        raise ValueError(f"tenant {name!r}: max_sessions must be a non-negative integer")
+    return TenantConfig(max_sessions=max_sessions, ceilings=ceilings)
