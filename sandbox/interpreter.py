@@ -372,10 +372,7 @@ class Interpreter:
         finished = False
         try:
             await self._send({"op": "exec", "cell": cell.number, "lang": language}, code.encode())
-            decoders = {
-                name: codecs.getincrementaldecoder("utf-8")(errors="replace")
-                for name in ("stdout", "stderr")
-            }
+            decoders: dict[str, codecs.IncrementalDecoder] = {}
             sent = 0
             done: dict[str, Any] | None = None
             while (item := await cell.queue.get()) is not None:
@@ -390,7 +387,12 @@ class Interpreter:
                         body, cell.truncated = body[:room], True
                     sent += len(body)
                     stream = "stderr" if header.get("name") == "stderr" else "stdout"
-                    if text := decoders[stream].decode(body):
+                    decoder = decoders.get(stream)
+                    if decoder is None:
+                        decoder = decoders[stream] = codecs.getincrementaldecoder("utf-8")(
+                            errors="replace"
+                        )
+                    if text := decoder.decode(body):
                         yield Output(stream, text)
                 elif kind == "result":
                     yield Result(_texts(header), _binaries(header, body), int(header["count"]))

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import ast
 import builtins
-import contextlib
 import linecache
 import os
 import sys
-import traceback
 import types
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
-from . import display as display_mod
 from .channel import Channel
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import traceback
+    from typing import Any
 
 CELL_PREFIX = "<cell-"
 KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -34,6 +35,8 @@ def _split_trailing_expression(tree: ast.Module) -> tuple[ast.Module, ast.Expres
 
 
 def _drop_kernel_frames(te: traceback.TracebackException, seen: set[int]) -> None:
+    import traceback
+
     if id(te) in seen:
         return
     seen.add(id(te))
@@ -47,6 +50,8 @@ def _drop_kernel_frames(te: traceback.TracebackException, seen: set[int]) -> Non
 
 def format_exception(exc: BaseException) -> list[str]:
     """Traceback lines of exc without the kernel's own frames."""
+    import traceback  # only errors need it: keep it off the start-up path
+
     te = traceback.TracebackException.from_exception(exc)
     _drop_kernel_frames(te, set())
     return list(te.format())
@@ -80,27 +85,24 @@ class PythonCells:
             raise KeyboardInterrupt
         self.pending_interrupt = True
 
-    @contextlib.contextmanager
-    def protected(self) -> Iterator[None]:
-        """Kernel work inside user code (a display): no interrupt tears it."""
+    def _send_bundle(self, kind: str, value: Any) -> None:
+        from . import display  # only rich values need it: keep it off the start-up path
+
+        text, binary = display.mime_bundle(value, self.result_limit)
+        header, body = display.frame(kind, self.cell, text, binary)
+        if kind == "result":
+            header["count"] = self.count
+        # Kernel work inside user code: an interrupt waits until the frame is out.
         was = self.in_user_code
         self.in_user_code = False
         try:
-            yield
-        finally:
-            self.in_user_code = was
-            if was and self.pending_interrupt:
-                self.pending_interrupt = False
-                raise KeyboardInterrupt
-
-    def _send_bundle(self, kind: str, value: Any) -> None:
-        text, binary = display_mod.mime_bundle(value, self.result_limit)
-        header, body = display_mod.frame(kind, self.cell, text, binary)
-        if kind == "result":
-            header["count"] = self.count
-        with self.protected():
             self.sync_output()
             self.channel.send(header, body)
+        finally:
+            self.in_user_code = was
+        if was and self.pending_interrupt:
+            self.pending_interrupt = False
+            raise KeyboardInterrupt
 
     def display(self, *objs: Any) -> None:
         """Show values as rich output (the builtin display())."""

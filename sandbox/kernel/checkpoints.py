@@ -18,18 +18,22 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-from dataclasses import dataclass
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from typing import Any
 
 MAX_FDS = 253
 
 
-@dataclass
 class Snapshot:
-    pid: int
-    sock: socket.socket
-    count: int
+    __slots__ = ("count", "pid", "sock")
+
+    def __init__(self, pid: int, sock: socket.socket, count: int) -> None:
+        self.pid = pid
+        self.sock = sock
+        self.count = count
 
 
 class Checkpoints:
@@ -46,6 +50,8 @@ class Checkpoints:
     def create(self, checkpoint_id: str) -> int | None:
         """Fork a paused copy; its pid in the live kernel. In the copy this
         returns (None) only once the copy has been restored as the kernel."""
+        import socket
+
         self.drop(checkpoint_id)
         kernel_end, copy_end = socket.socketpair()
         pid = os.fork()
@@ -75,6 +81,8 @@ class Checkpoints:
 
     def restore(self, checkpoint_id: str, request_id: object) -> None:
         """Hand everything to the copy and exit. Never returns on success."""
+        import socket
+
         snapshot = self.snapshots[checkpoint_id]
         older = self.order[: self.order.index(checkpoint_id)]
         kernel = self.kernel
@@ -90,6 +98,8 @@ class Checkpoints:
 
     def _pause(self, sock: socket.socket) -> None:
         """In the copy: drop the kernel's descriptors, wait to be restored or ended."""
+        import socket
+
         kernel = self.kernel
         for snapshot in self.snapshots.values():
             snapshot.sock.close()

@@ -6,7 +6,10 @@ import base64
 import io
 import json
 import sys
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_BINARY_BYTES = 8 << 20
 

@@ -17,9 +17,12 @@ from __future__ import annotations
 import os
 import select
 import signal
-import subprocess
 import time
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
+    from typing import Any
 
 SCRIPTS = "/tmp/.codeact"
 # After SIGINT, how long the shell's commands get before they are killed.
@@ -36,6 +39,8 @@ class Shell:
         self.note = ""
 
     def _start(self) -> None:
+        import subprocess  # only bash cells need it: keep it off the start-up path
+
         os.makedirs(SCRIPTS, mode=0o700, exist_ok=True)
         read_end, write_end = os.pipe()
         stderr = os.dup(2)

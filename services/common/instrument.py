@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from types import SimpleNamespace
 from typing import Any
@@ -43,7 +43,7 @@ class _Call:
         self.metadata: tuple[tuple[str, Any], ...] = tuple(context.invocation_metadata() or ())
         supplied = next((v for k, v in self.metadata if k == REQUEST_ID_KEY), "")
         text = supplied.decode() if isinstance(supplied, bytes) else str(supplied)
-        self.request_id = text[:64] if text else uuid.uuid4().hex[:16]
+        self.request_id = text[:64] if text else os.urandom(8).hex()
         self.tenant = ""
         self.code = "OK"
         self.started = time.perf_counter()
@@ -98,8 +98,7 @@ class Instrumentation:
         return wrapper
 
     def _begin(self, call: _Call) -> None:
-        """Bind the request id for logs and authenticate the caller."""
-        structlog.contextvars.bind_contextvars(request_id=call.request_id)
+        """Authenticate the caller."""
         identity = self.authenticator.authenticate(call.method, call.metadata)
         current_identity.set(identity)
         if identity is not None:
@@ -123,7 +122,12 @@ class Instrumentation:
                 f"{call.method} is not implemented yet; the README lists live RPCs",
             )
         if not isinstance(exc, CodeActError):
-            log.error("rpc.unhandled_exception", exc_info=exc, method=call.method)
+            log.error(
+                "rpc.unhandled_exception",
+                exc_info=exc,
+                method=call.method,
+                request_id=call.request_id,
+            )
             exc = Internal(
                 "INTERNAL",
                 f"internal error; quote request id {call.request_id} to the operator",
@@ -144,5 +148,5 @@ class Instrumentation:
             code=call.code,
             tenant=call.tenant,
             duration_ms=round(elapsed * 1000, 3),
+            request_id=call.request_id,
         )
-        structlog.contextvars.unbind_contextvars("request_id")

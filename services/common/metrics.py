@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -33,10 +34,21 @@ class Metrics:
             registry=self.registry,
         )
         self._http: tuple[WSGIServer, threading.Thread] | None = None
+        # Label lookups cost more than the observations; keep the children.
+        self._counters: dict[tuple[str, str], Any] = {}
+        self._histograms: dict[str, Any] = {}
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
-        self.rpc_requests.labels(self.service, method, code).inc()
-        self.rpc_latency.labels(self.service, method).observe(seconds)
+        counter = self._counters.get((method, code))
+        if counter is None:
+            counter = self._counters[(method, code)] = self.rpc_requests.labels(
+                self.service, method, code
+            )
+        histogram = self._histograms.get(method)
+        if histogram is None:
+            histogram = self._histograms[method] = self.rpc_latency.labels(self.service, method)
+        counter.inc()
+        histogram.observe(seconds)
 
     def serve_http(self, host: str, port: int) -> int:
         """Expose /metrics; returns the bound port."""

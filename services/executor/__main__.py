@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import resource
 from collections.abc import Callable
 
 from codeact.v1 import executor_pb2_grpc
@@ -38,6 +39,7 @@ def build_service(settings: ExecutorSettings) -> Service:
     service.metrics.registry.register(ExecutorCollector(registry, pool))
 
     async def on_start() -> None:
+        raise_open_files_limit()
         factory.prepare()
         pool.start()
         service.background.append(asyncio.create_task(registry.run_reaper(settings.reap_interval)))
@@ -50,6 +52,15 @@ def build_service(settings: ExecutorSettings) -> Service:
     service.on_start = on_start
     service.on_stop = on_stop
     return service
+
+
+def raise_open_files_limit() -> None:
+    """Each session holds a few descriptors here (pipes, a pidfd, cgroup
+    counters): take the hard limit rather than the usual soft 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def tenant_limits(

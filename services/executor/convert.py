@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from codeact.v1 import common_pb2, executor_pb2
@@ -34,9 +32,8 @@ def seconds(d: duration_pb2.Duration) -> float:
 
 
 def duration(value: float) -> duration_pb2.Duration:
-    d = duration_pb2.Duration()
-    d.FromTimedelta(timedelta(seconds=value))
-    return d
+    whole = int(value // 1)
+    return duration_pb2.Duration(seconds=whole, nanos=int((value - whole) * 1e9))
 
 
 def timestamp(epoch_seconds: float) -> timestamp_pb2.Timestamp:

