@@ -168,3 +168,38 @@ def test_drain_lets_a_running_stream_finish() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_every_rpc_is_logged_as_json_with_its_context() -> None:
+    import json
+
+    port = _free_port()
+    env = {**os.environ, "CODEACT_API_KEYS": INLINE_KEYS, "CODEACT_LOG_LEVEL": "info"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.agent", "--port", str(port), "--metrics-port", "-1"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=20)
+            stub = agent_pb2_grpc.AgentServiceStub(channel)
+            metadata = (("authorization", f"Bearer {KEYS['acme']}"), ("x-request-id", "req-42"))
+            with pytest.raises(grpc.RpcError):
+                stub.ListAgentSessions(agent_pb2.ListAgentSessionsRequest(), metadata=metadata)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    records = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    rpc = [r for r in records if r.get("event") == "rpc"]
+    assert rpc, stderr
+    line = rpc[-1]
+    assert line["method"] == "/codeact.v1.AgentService/ListAgentSessions"
+    assert line["code"] == "UNIMPLEMENTED"
+    assert line["tenant"] == "acme"
+    assert line["request_id"] == "req-42"
+    assert line["service"] == "agent" and isinstance(line["duration_ms"], float)
+    assert "timestamp" in line and line["level"] == "info"

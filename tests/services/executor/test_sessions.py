@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +115,33 @@ def test_idle_sessions_are_reaped_after_their_ttl(acme: Client) -> None:
             break
         time.sleep(0.05)
     assert not sandbox_processes({uid})
+
+
+def test_sessions_come_from_the_warm_pool_and_metrics_count_it(tmp_path: object) -> None:
+    import urllib.request
+
+    from services.executor.__main__ import build_service
+    from tests.conftest import executor_settings
+    from tests.support import KEYS, ServerThread
+
+    state = Path(tempfile.mkdtemp(prefix="codeact-pool-"))
+    state.chmod(0o711)
+    settings = executor_settings(state / "pool", instance="pool", pool_size=2, metrics_port=0)
+    server = ServerThread(settings, build_service).start()
+    try:
+        with Client(server.address, token=KEYS["acme"]) as client:
+            time.sleep(1.0)  # the pool fills
+            warm = [client.session() for _ in range(2)]
+            cold = client.session()  # the refill waits a moment: this one is a miss
+            assert [s.warm for s in warm] == [True, True] and not cold.warm
+            assert warm[0].run("1 + 1").ok
+            for s in [*warm, cold]:
+                s.delete()
+        assert server.server is not None
+        url = f"http://127.0.0.1:{server.server.metrics_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        assert "codeact_executor_pool_hits_total 2.0" in text
+        assert "codeact_executor_pool_misses_total 1.0" in text
+        assert "codeact_executor_pool_ready" in text
+    finally:
+        server.stop()
