@@ -77,6 +77,7 @@ up: $(VENV)/.installed $(SANDBOX_ENV)/.installed
 
 bench: $(VENV)/.installed $(SANDBOX_ENV)/.installed
 	$(PY) bench/executor_bench.py
+	$(PY) bench/policy_bench.py
 
 clean:
 	rm -rf $(VENV) .sandbox .pytest_cache .mypy_cache .ruff_cache build *.egg-info

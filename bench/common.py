@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -46,23 +47,24 @@ def free_port() -> int:
 
 
 @contextmanager
-def executor_process(**settings: object) -> Iterator[tuple[str, str]]:
-    """An executor in its own process; yields (address, api key)."""
-    port = free_port()
+def service_process(service: str, **settings: Any) -> Iterator[tuple[str, str]]:
+    """A service in its own process; yields (address, api key)."""
+    port = int(settings.pop("port", 0)) or free_port()
     key = secrets.token_urlsafe(16)
     state = Path(tempfile.mkdtemp(prefix="codeact-bench-"))
     state.chmod(0o711)
+    prefix = f"CODEACT_{service.upper()}_"
     env = {
         **os.environ,
         "CODEACT_API_KEYS": f"bench:{key}",
         "CODEACT_LOG_LEVEL": "warning",
-        "CODEACT_EXECUTOR_STATE_DIR": str(state / "executor"),
-        "CODEACT_EXECUTOR_INSTANCE": f"bench{port}",
-        "CODEACT_EXECUTOR_METRICS_PORT": "-1",
+        f"{prefix}METRICS_PORT": "-1",
     }
-    env |= {f"CODEACT_EXECUTOR_{k.upper()}": str(v) for k, v in settings.items()}
+    if service == "executor":
+        env |= {f"{prefix}STATE_DIR": str(state / "executor"), f"{prefix}INSTANCE": f"bench{port}"}
+    env |= {f"{prefix}{k.upper()}": str(v) for k, v in settings.items()}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.executor", "--port", str(port)], env=env, cwd=ROOT
+        [sys.executable, "-m", f"services.{service}", "--port", str(port)], env=env, cwd=ROOT
     )
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -75,6 +77,11 @@ def executor_process(**settings: object) -> Iterator[tuple[str, str]]:
         except subprocess.TimeoutExpired:
             proc.kill()
         subprocess.run(["rm", "-rf", str(state)], check=False)
+
+
+def executor_process(**settings: object) -> Any:
+    """An executor in its own process; yields (address, api key)."""
+    return service_process("executor", **settings)
 
 
 def timed(fn: object, *args: object) -> float:

@@ -22,6 +22,10 @@ max_sessions = 2
 [tenants.initech.ceilings]
 memory_bytes = 314572800
 cpu_millicores = 500
+
+[tenants.initech.policy_profiles.no-json]
+description = "initech's own: standard, and no json"
+denied_imports = ["json"]
 """
 INLINE_KEYS = ",".join(f"{tenant}:{key}" for tenant, key in KEYS.items())
 SANDBOX_UID_BASE = 200_000

@@ -18,12 +18,11 @@ from codeact.status import from_rpc_error
 from codeact.v1 import (
     agent_pb2,
     agent_pb2_grpc,
+    common_pb2,
     memory_pb2,
     memory_pb2_grpc,
     planner_pb2,
     planner_pb2_grpc,
-    policy_pb2,
-    policy_pb2_grpc,
 )
 from services.launcher import SERVICES
 from tests.support import INLINE_KEYS, KEYS, can_jail, sandbox_processes
@@ -84,12 +83,6 @@ def test_every_service_answers_and_unfinished_ones_say_unimplemented(stack: Stac
             planner_pb2.NextActionRequest(),
         ),
         (
-            "policy",
-            policy_pb2_grpc.PolicyServiceStub,
-            "ListProfiles",
-            policy_pb2.ListProfilesRequest(),
-        ),
-        (
             "memory",
             memory_pb2_grpc.MemoryServiceStub,
             "ListConversations",
@@ -101,6 +94,14 @@ def test_every_service_answers_and_unfinished_ones_say_unimplemented(stack: Stac
             with pytest.raises(grpc.RpcError) as caught:
                 getattr(stub_class(channel), method)(request, metadata=metadata, timeout=10)
             assert from_rpc_error(caught.value).reason == "NOT_IMPLEMENTED", service
+
+
+def test_the_policy_service_is_live(stack: Stack) -> None:
+    _, ports = stack
+    with Client(f"127.0.0.1:{ports['policy']}", token=KEYS["acme"]) as client:
+        reply = client.policy.check("import os\nos.system('id')", profile="strict")
+    assert reply.decision == common_pb2.DECISION_DENY
+    assert [f.rule_id for f in reply.findings] == ["process"]
 
 
 def test_the_readme_example_runs_against_the_executor(stack: Stack) -> None:

@@ -23,3 +23,21 @@ def test_the_readme_python_example_runs(executor: ServerThread) -> None:
     assert "127.0.0.1:50054" in code and '"s3cret"' in code
     code = code.replace("127.0.0.1:50054", executor.address).replace('"s3cret"', repr(KEYS["acme"]))
     exec(compile(code, "README.md", "exec"), {})
+
+
+def test_the_readme_policy_example_runs(tmp_path: Path) -> None:
+    from services.policy.__main__ import build_service
+    from services.policy.settings import PolicySettings
+    from tests.support import INLINE_KEYS
+
+    text = README.read_text()
+    section = text[text.index("## Checking code with the policy service") :]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match is not None
+    server = ServerThread(PolicySettings(api_keys=INLINE_KEYS, metrics_port=-1), build_service)
+    server.start()
+    try:
+        code = match.group(1).replace("127.0.0.1:50053", server.address)
+        exec(compile(code.replace('"s3cret"', repr(KEYS["acme"])), "README.md", "exec"), {})
+    finally:
+        server.stop()

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
+import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -49,8 +53,53 @@ def run(cls: type[S], build: Callable[[S], Service], argv: Sequence[str] | None 
     try:
         settings = load_settings(cls, argv)
         configure_logging(settings.log_level, settings.log_format, cls.service)
+        workers = int(getattr(settings, "workers", 1))
+        if workers > 1:
+            raise SystemExit(_run_workers(settings, build, workers))
         service = build(settings)
         asyncio.run(serve(settings, service))
     except (SettingsError, ValueError) as exc:
         print(f"codeact-server {cls.service}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _run_workers(settings: S, build: Callable[[S], Service], workers: int) -> int:
+    """Fork worker processes that serve the same port; drain them on SIGTERM.
+    If one dies, stop the rest (the supervisor restarts the whole service)."""
+    if settings.port == 0:
+        raise ValueError("workers > 1 needs a fixed port")
+    children = []
+    for index in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            metrics = settings.metrics_port
+            if metrics > 0:
+                metrics += index  # one metrics port per worker
+            worker = dataclasses.replace(settings, metrics_port=metrics)
+            try:
+                asyncio.run(serve(worker, build(worker), reuse_port=True))
+            finally:
+                os._exit(0)
+        children.append(pid)
+    stopping = False
+
+    def forward(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    code = 0
+    while children:
+        try:
+            pid, _ = os.wait()
+        except ChildProcessError:
+            break
+        children.remove(pid)
+        if not stopping:
+            code = 1
+            forward(signal.SIGTERM, None)
+    return code

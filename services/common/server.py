@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"]
 REFLECTION = reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"]
 
 
-def server_options(settings: ServerSettings) -> list[tuple[str, int]]:
+def server_options(settings: ServerSettings, reuse_port: bool = False) -> list[tuple[str, int]]:
     return [
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -41,8 +42,9 @@ def server_options(settings: ServerSettings) -> list[tuple[str, int]]:
         ("grpc.http2.max_pings_without_data", 0),
         # Clients ping every 30 s by default; allow down to 10 s.
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
-        # A second server on a taken port must fail, not share it.
-        ("grpc.so_reuseport", 0),
+        # A second server on a taken port must fail, not share it (unless the
+        # service runs several worker processes on purpose).
+        ("grpc.so_reuseport", int(reuse_port)),
     ]
 
 
@@ -85,9 +87,12 @@ def single_servicer(
 class Server:
     """One running gRPC server for one service."""
 
-    def __init__(self, settings: ServerSettings, service: Service) -> None:
+    def __init__(
+        self, settings: ServerSettings, service: Service, reuse_port: bool = False
+    ) -> None:
         self.settings = settings
         self.service = service
+        self.reuse_port = reuse_port
         self.metrics = service.metrics
         keys = KeyRing.from_sources(settings.api_keys_file, settings.api_keys)
         self.authenticator = Authenticator(
@@ -100,7 +105,7 @@ class Server:
         self._stopping = False
 
     async def start(self) -> int:
-        server = grpc.aio.server(options=server_options(self.settings))
+        server = grpc.aio.server(options=server_options(self.settings, self.reuse_port))
         instrument = Instrumentation(self.authenticator, self.metrics)
         names = [*self.service.full_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
         handlers = [
@@ -120,6 +125,11 @@ class Server:
             await self.service.on_start()
         await server.start()
         self._server = server
+        # Everything alive now lives as long as the server: keep it out of the
+        # collector's sweeps, so requests that allocate a lot (an AST per policy
+        # check) do not pay for walking it again and again.
+        gc.collect()
+        gc.freeze()
         serving = health_pb2.HealthCheckResponse.SERVING
         for name in ("", *self.service.full_names):
             await self.health.set(name, serving)
@@ -168,9 +178,9 @@ async def running(settings: ServerSettings, service: Service) -> AsyncIterator[S
         await server.stop(grace=0.5)
 
 
-async def serve(settings: ServerSettings, service: Service) -> None:
+async def serve(settings: ServerSettings, service: Service, reuse_port: bool = False) -> None:
     """Run until SIGTERM or SIGINT, then drain."""
-    server = Server(settings, service)
+    server = Server(settings, service, reuse_port)
     await server.start()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -7,6 +7,9 @@
     memory_bytes = 1073741824
     cpu_millicores = 2000
 
+    [tenants.acme.policy_profiles.analysts]   # like services/policy/profiles/*.toml
+    denied_imports = ["socket"]
+
 A tenant without a table gets the server's defaults. Unknown keys are
 refused, so a typo cannot silently lift a limit.
 """
@@ -26,6 +29,8 @@ class TenantConfig:
     # Sandbox ceilings overriding the server's, field by field (the executor
     # checks the names against its limits).
     ceilings: Mapping[str, float] = field(default_factory=dict)
+    # The tenant's own policy profiles, as tables (the policy service parses them).
+    policy_profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 class TenantDirectory:
@@ -48,7 +53,7 @@ class TenantDirectory:
 
 
 def _tenant(name: str, table: Mapping[str, Any]) -> TenantConfig:
-    unknown = set(table) - {"max_sessions", "ceilings"}
+    unknown = set(table) - {"max_sessions", "ceilings", "policy_profiles"}
     if unknown:
         raise ValueError(f"tenant {name!r}: unknown keys {sorted(unknown)}")
     ceilings = dict(table.get("ceilings", {}))
@@ -58,4 +63,7 @@ def _tenant(name: str, table: Mapping[str, Any]) -> TenantConfig:
     max_sessions = table.get("max_sessions")
     if max_sessions is not None and (not isinstance(max_sessions, int) or max_sessions < 0):
         raise ValueError(f"tenant {name!r}: max_sessions must be a non-negative integer")
-    return TenantConfig(max_sessions=max_sessions, ceilings=ceilings)
+    profiles = table.get("policy_profiles", {})
+    if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):
+        raise ValueError(f"tenant {name!r}: policy_profiles must be tables of profiles")
+    return TenantConfig(max_sessions=max_sessions, ceilings=ceilings, policy_profiles=profiles)

@@ -3,6 +3,7 @@
 from .client import Client
 from .errors import CodeActError
 from .executor import Bundle, CellError, CellResult, ExecutorClient, Session, Status
+from .policy import PolicyClient
 from .settings import ConnectionSettings, KeepAliveConfig, TLSConfig
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "ConnectionSettings",
     "ExecutorClient",
     "KeepAliveConfig",
+    "PolicyClient",
     "Session",
     "Status",
     "TLSConfig",

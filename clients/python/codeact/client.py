@@ -7,6 +7,7 @@ from typing import Any
 import grpc
 
 from .executor import ExecutorClient, Session
+from .policy import PolicyClient
 from .settings import ConnectionSettings, TLSConfig
 
 
@@ -37,6 +38,7 @@ class Client:
         self.settings = ConnectionSettings(**{**base.__dict__, **changes})
         self.channel: grpc.Channel = self.settings.channel()
         self.executor = ExecutorClient(self.channel, self.settings)
+        self.policy = PolicyClient(self.channel, self.settings)
 
     def session(self, **kwargs: Any) -> Session:
         """A new executor session; use it in a `with` block to delete it at the end."""

@@ -26,7 +26,7 @@ from codeact.v1 import common_pb2 as codeact_dot_v1_dot_common__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63odeact/v1/policy.proto\x12\ncodeact.v1\x1a\x17\x63odeact/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\"\xf1\x02\n\rPolicyProfile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x17\n\x0f\x61llowed_imports\x18\x03 \x03(\t\x12\x16\n\x0e\x64\x65nied_imports\x18\x04 \x03(\t\x12\x17\n\x0f\x63heck_installed\x18\x05 \x01(\x08\x12!\n\x19require_restricted_python\x18\x06 \x01(\x08\x12\x11\n\twarn_only\x18\x07 \x01(\x08\x12\x42\n\rrule_severity\x18\x08 \x03(\x0b\x32+.codeact.v1.PolicyProfile.RuleSeverityEntry\x12\x16\n\x0e\x64isabled_rules\x18\t \x03(\t\x12\x16\n\x0emax_code_bytes\x18\n \x01(\x03\x1aI\n\x11RuleSeverityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0e\x32\x14.codeact.v1.Severity:\x02\x38\x01\"\xa0\x01\n\x10\x43heckCodeRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12&\n\x08language\x18\x02 \x01(\x0e\x32\x14.codeact.v1.Language\x12\x16\n\x0cprofile_name\x18\x03 \x01(\tH\x00\x12\x33\n\x0einline_profile\x18\x04 \x01(\x0b\x32\x19.codeact.v1.PolicyProfileH\x00\x42\t\n\x07profile\"\xa4\x01\n\x11\x43heckCodeResponse\x12&\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0e\x32\x14.codeact.v1.Decision\x12%\n\x08\x66indings\x18\x02 \x03(\x0b\x32\x13.codeact.v1.Finding\x12\x14\n\x0cprofile_name\x18\x03 \x01(\t\x12*\n\x07\x65lapsed\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x15\n\x13ListProfilesRequest\"C\n\x14ListProfilesResponse\x12+\n\x08profiles\x18\x01 \x03(\x0b\x32\x19.codeact.v1.PolicyProfile\"!\n\x11GetProfileRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"@\n\x12GetProfileResponse\x12*\n\x07profile\x18\x01 \x01(\x0b\x32\x19.codeact.v1.PolicyProfile2\xf9\x01\n\rPolicyService\x12H\n\tCheckCode\x12\x1c.codeact.v1.CheckCodeRequest\x1a\x1d.codeact.v1.CheckCodeResponse\x12Q\n\x0cListProfiles\x12\x1f.codeact.v1.ListProfilesRequest\x1a .codeact.v1.ListProfilesResponse\x12K\n\nGetProfile\x12\x1d.codeact.v1.GetProfileRequest\x1a\x1e.codeact.v1.GetProfileResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63odeact/v1/policy.proto\x12\ncodeact.v1\x1a\x17\x63odeact/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\"\xf1\x02\n\rPolicyProfile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x17\n\x0f\x61llowed_imports\x18\x03 \x03(\t\x12\x16\n\x0e\x64\x65nied_imports\x18\x04 \x03(\t\x12\x17\n\x0f\x63heck_installed\x18\x05 \x01(\x08\x12!\n\x19require_restricted_python\x18\x06 \x01(\x08\x12\x11\n\twarn_only\x18\x07 \x01(\x08\x12\x42\n\rrule_severity\x18\x08 \x03(\x0b\x32+.codeact.v1.PolicyProfile.RuleSeverityEntry\x12\x16\n\x0e\x64isabled_rules\x18\t \x03(\t\x12\x16\n\x0emax_code_bytes\x18\n \x01(\x03\x1aI\n\x11RuleSeverityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12#\n\x05value\x18\x02 \x01(\x0e\x32\x14.codeact.v1.Severity:\x02\x38\x01\"\xb7\x01\n\x10\x43heckCodeRequest\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12&\n\x08language\x18\x02 \x01(\x0e\x32\x14.codeact.v1.Language\x12\x16\n\x0cprofile_name\x18\x03 \x01(\tH\x00\x12\x33\n\x0einline_profile\x18\x04 \x01(\x0b\x32\x19.codeact.v1.PolicyProfileH\x00\x12\x15\n\rextra_modules\x18\x05 \x03(\tB\t\n\x07profile\"\xa4\x01\n\x11\x43heckCodeResponse\x12&\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0e\x32\x14.codeact.v1.Decision\x12%\n\x08\x66indings\x18\x02 \x03(\x0b\x32\x13.codeact.v1.Finding\x12\x14\n\x0cprofile_name\x18\x03 \x01(\t\x12*\n\x07\x65lapsed\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x15\n\x13ListProfilesRequest\"C\n\x14ListProfilesResponse\x12+\n\x08profiles\x18\x01 \x03(\x0b\x32\x19.codeact.v1.PolicyProfile\"!\n\x11GetProfileRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"@\n\x12GetProfileResponse\x12*\n\x07profile\x18\x01 \x01(\x0b\x32\x19.codeact.v1.PolicyProfile2\xf9\x01\n\rPolicyService\x12H\n\tCheckCode\x12\x1c.codeact.v1.CheckCodeRequest\x1a\x1d.codeact.v1.CheckCodeResponse\x12Q\n\x0cListProfiles\x12\x1f.codeact.v1.ListProfilesRequest\x1a .codeact.v1.ListProfilesResponse\x12K\n\nGetProfile\x12\x1d.codeact.v1.GetProfileRequest\x1a\x1e.codeact.v1.GetProfileResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,17 +40,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_POLICYPROFILE_RULESEVERITYENTRY']._serialized_start=393
   _globals['_POLICYPROFILE_RULESEVERITYENTRY']._serialized_end=466
   _globals['_CHECKCODEREQUEST']._serialized_start=469
-  _globals['_CHECKCODEREQUEST']._serialized_end=629
-  _globals['_CHECKCODERESPONSE']._serialized_start=632
-  _globals['_CHECKCODERESPONSE']._serialized_end=796
-  _globals['_LISTPROFILESREQUEST']._serialized_start=798
-  _globals['_LISTPROFILESREQUEST']._serialized_end=819
-  _globals['_LISTPROFILESRESPONSE']._serialized_start=821
-  _globals['_LISTPROFILESRESPONSE']._serialized_end=888
-  _globals['_GETPROFILEREQUEST']._serialized_start=890
-  _globals['_GETPROFILEREQUEST']._serialized_end=923
-  _globals['_GETPROFILERESPONSE']._serialized_start=925
-  _globals['_GETPROFILERESPONSE']._serialized_end=989
-  _globals['_POLICYSERVICE']._serialized_start=992
-  _globals['_POLICYSERVICE']._serialized_end=1241
+  _globals['_CHECKCODEREQUEST']._serialized_end=652
+  _globals['_CHECKCODERESPONSE']._serialized_start=655
+  _globals['_CHECKCODERESPONSE']._serialized_end=819
+  _globals['_LISTPROFILESREQUEST']._serialized_start=821
+  _globals['_LISTPROFILESREQUEST']._serialized_end=842
+  _globals['_LISTPROFILESRESPONSE']._serialized_start=844
+  _globals['_LISTPROFILESRESPONSE']._serialized_end=911
+  _globals['_GETPROFILEREQUEST']._serialized_start=913
+  _globals['_GETPROFILEREQUEST']._serialized_end=946
+  _globals['_GETPROFILERESPONSE']._serialized_start=948
+  _globals['_GETPROFILERESPONSE']._serialized_end=1012
+  _globals['_POLICYSERVICE']._serialized_start=1015
+  _globals['_POLICYSERVICE']._serialized_end=1264
 # @@protoc_insertion_point(module_scope)

@@ -114,6 +114,7 @@ class CheckCodeRequest(_message.Message):
     LANGUAGE_FIELD_NUMBER: _builtins.int
     PROFILE_NAME_FIELD_NUMBER: _builtins.int
     INLINE_PROFILE_FIELD_NUMBER: _builtins.int
+    EXTRA_MODULES_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     language: _common_pb2.Language.ValueType
     profile_name: _builtins.str
@@ -122,6 +123,12 @@ class CheckCodeRequest(_message.Message):
     def inline_profile(self) -> Global___PolicyProfile:
         """A profile given in full with the request."""
 
+    @_builtins.property
+    def extra_modules(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Modules the caller knows exist besides the sandbox's packages, e.g. its
+        own files in the workspace; they are not reported as unavailable.
+        """
+
     def __init__(
         self,
         *,
@@ -129,10 +136,11 @@ class CheckCodeRequest(_message.Message):
         language: _common_pb2.Language.ValueType = ...,
         profile_name: _builtins.str = ...,
         inline_profile: Global___PolicyProfile | None = ...,
+        extra_modules: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["inline_profile", b"inline_profile", "profile", b"profile", "profile_name", b"profile_name"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "inline_profile", b"inline_profile", "language", b"language", "profile", b"profile", "profile_name", b"profile_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "extra_modules", b"extra_modules", "inline_profile", b"inline_profile", "language", b"language", "profile", b"profile", "profile_name", b"profile_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_profile: _TypeAlias = _typing.Literal["profile_name", "inline_profile"]  # noqa: Y015
     _WhichOneofArgType_profile: _TypeAlias = _typing.Literal["profile", b"profile"]  # noqa: Y015
