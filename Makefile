@@ -10,7 +10,7 @@ PROTO_SRC := $(wildcard $(PROTO_DIR)/codeact/v1/*.proto)
 GEN_DIR := clients/python
 GEN_PKG := $(GEN_DIR)/codeact/v1
 
-.PHONY: all venv sandbox-env proto proto-check lint format test test-fast demo bench up clean
+.PHONY: all venv sandbox-env postgres proto proto-check lint format test test-fast demo bench up clean
 
 all: test
 
@@ -32,6 +32,15 @@ $(SANDBOX_ENV)/.installed: sandbox/requirements.txt $(VENV)/.installed
 	touch $@
 
 sandbox-env: $(SANDBOX_ENV)/.installed
+
+# PostgreSQL's binaries for the storage tests, which start a throwaway
+# cluster on a free loopback port and stop it at the end of the run.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing PostgreSQL from Debian's packages"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; }
 
 # --- contracts --------------------------------------------------------------
 proto: $(VENV)/.installed
@@ -65,8 +74,8 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: $(VENV)/.installed $(SANDBOX_ENV)/.installed
-	$(PY) -m pytest -q
+test: $(VENV)/.installed $(SANDBOX_ENV)/.installed postgres
+	CODEACT_REQUIRE_POSTGRES=1 $(PY) -m pytest -q
 
 # --- running ----------------------------------------------------------------
 demo: $(VENV)/.installed $(SANDBOX_ENV)/.installed
@@ -78,6 +87,7 @@ up: $(VENV)/.installed $(SANDBOX_ENV)/.installed
 bench: $(VENV)/.installed $(SANDBOX_ENV)/.installed
 	$(PY) bench/executor_bench.py
 	$(PY) bench/policy_bench.py
+	$(PY) bench/memory_bench.py
 
 clean:
 	rm -rf $(VENV) .sandbox .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -47,10 +47,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def service_process(service: str, **settings: Any) -> Iterator[tuple[str, str]]:
-    """A service in its own process; yields (address, api key)."""
+def service_process(
+    service: str, key: str | None = None, **settings: Any
+) -> Iterator[tuple[str, str]]:
+    """A service in its own process; yields (address, api key). Services that
+    call each other on a caller's behalf share one `key`."""
     port = int(settings.pop("port", 0)) or free_port()
-    key = secrets.token_urlsafe(16)
+    key = key or secrets.token_urlsafe(16)
     state = Path(tempfile.mkdtemp(prefix="codeact-bench-"))
     state.chmod(0o711)
     prefix = f"CODEACT_{service.upper()}_"
@@ -79,7 +82,7 @@ def service_process(service: str, **settings: Any) -> Iterator[tuple[str, str]]:
         subprocess.run(["rm", "-rf", str(state)], check=False)
 
 
-def executor_process(**settings: object) -> Any:
+def executor_process(**settings: Any) -> Any:
     """An executor in its own process; yields (address, api key)."""
     return service_process("executor", **settings)
 

@@ -35,6 +35,11 @@ _SETTINGS = {
 }
 
 
+# Settings naming another service's address: `up` points them at the
+# instance it starts unless they were set to something else.
+LINKS = {("memory", "planner_target"): "planner"}
+
+
 def settings_class(service: str) -> type[ServerSettings]:
     module, _, name = _SETTINGS[service].partition(":")
     cls: type[ServerSettings] = getattr(importlib.import_module(module), name)
@@ -88,13 +93,21 @@ def up(argv: Sequence[str]) -> int:
         parser.error(f"unknown services: {', '.join(sorted(unknown))}")
     overrides = {"dev_mode": True} if args.dev else {}
     addresses: dict[str, str] = {}
+    loaded: dict[str, ServerSettings] = {}
     try:
         for name in wanted:
             cfg = settings_mod.load(settings_class(name), args.config, overrides=overrides)
+            loaded[name] = cfg
             addresses[name] = f"{cfg.host}:{cfg.port}"
     except SettingsError as exc:
         print(f"codeact-server up: {exc}", file=sys.stderr)
         return 2
+    env = os.environ.copy()
+    for (name, field), target in LINKS.items():
+        if name in loaded and target in addresses:
+            default = getattr(settings_class(name), field)
+            if getattr(loaded[name], field) == default:
+                env[f"CODEACT_{name.upper()}_{field.upper()}"] = addresses[target]
     extra = (["--dev"] if args.dev else []) + (["--config", args.config] if args.config else [])
     children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
@@ -107,7 +120,7 @@ def up(argv: Sequence[str]) -> int:
     signal.signal(signal.SIGINT, on_signal)
     for name in wanted:
         children[name] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}", *extra], env=os.environ.copy()
+            [sys.executable, "-m", f"services.{name}", *extra], env=env
         )
     for name in wanted:
         if not wait_healthy(addresses[name], args.startup_timeout, children[name]):

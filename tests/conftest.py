@@ -14,6 +14,9 @@ from sandbox.limits import MIB, Limits
 from services.common.logging import configure_logging
 from services.executor.__main__ import build_service
 from services.executor.settings import ExecutorSettings
+from services.planner.__main__ import build_service as build_planner
+from services.planner.settings import PlannerSettings
+from tests.llm_stub import LLMStub
 from tests.support import INLINE_KEYS, KEYS, TENANTS_TOML, ServerThread, can_jail
 
 configure_logging("warning", "console")
@@ -88,3 +91,29 @@ def globex(executor: ServerThread) -> Iterator[Client]:
 def initech(executor: ServerThread) -> Iterator[Client]:
     with Client(executor.address, token=KEYS["initech"]) as client:
         yield client
+
+
+@pytest.fixture
+def llm_stub() -> Iterator[LLMStub]:
+    """The OpenAI-compatible stand-in for a model (the only fake in the tests)."""
+    stub = LLMStub().start()
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture
+def planner(llm_stub: LLMStub) -> Iterator[ServerThread]:
+    """A real planner on loopback, talking to the stub."""
+    settings = PlannerSettings(
+        api_keys=INLINE_KEYS,
+        metrics_port=-1,
+        log_level="warning",
+        llm_base_url=llm_stub.base_url,
+        llm_model="stub-model",
+        llm_timeout=5.0,
+        llm_max_retries=2,
+        llm_retry_backoff=0.01,
+    )
+    server = ServerThread(settings, build_planner).start()
+    yield server
+    server.stop()

@@ -13,14 +13,13 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from codeact import Client
+from codeact import Client, condenser, events
+from codeact.errors import CodeActError
 from codeact.status import from_rpc_error
 from codeact.v1 import (
     agent_pb2,
     agent_pb2_grpc,
     common_pb2,
-    memory_pb2,
-    memory_pb2_grpc,
     planner_pb2,
     planner_pb2_grpc,
 )
@@ -51,6 +50,9 @@ def stack() -> Iterator[Stack]:
     env |= {f"CODEACT_{name.upper()}_PORT": str(port) for name, port in ports.items()}
     env |= {f"CODEACT_{name.upper()}_METRICS_PORT": "-1" for name in SERVICES}
     env |= {"CODEACT_EXECUTOR_STATE_DIR": state, "CODEACT_EXECUTOR_INSTANCE": "launcher"}
+    env |= {"CODEACT_MEMORY_DSN": f"sqlite://{state}/memory.db"}
+    # A model endpoint where nothing listens: the planner must say so cleanly.
+    env |= {"CODEACT_PLANNER_LLM_BASE_URL": f"http://127.0.0.1:{_free_ports(1)[0]}/v1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.launcher", "up"],
         env=env,
@@ -82,18 +84,35 @@ def test_every_service_answers_and_unfinished_ones_say_unimplemented(stack: Stac
             "NextAction",
             planner_pb2.NextActionRequest(),
         ),
-        (
-            "memory",
-            memory_pb2_grpc.MemoryServiceStub,
-            "ListConversations",
-            memory_pb2.ListConversationsRequest(),
-        ),
     ]
     for service, stub_class, method, request in calls:
         with grpc.insecure_channel(f"127.0.0.1:{ports[service]}") as channel:
             with pytest.raises(grpc.RpcError) as caught:
                 getattr(stub_class(channel), method)(request, metadata=metadata, timeout=10)
             assert from_rpc_error(caught.value).reason == "NOT_IMPLEMENTED", service
+
+
+def test_the_memory_service_is_live(stack: Stack) -> None:
+    _, ports = stack
+    with Client(f"127.0.0.1:{ports['memory']}", token=KEYS["acme"]) as client:
+        conversation = client.memory.create_conversation()
+        client.memory.append(conversation.id, events.user("hello", key="k"))
+        assert [m.content for m in client.memory.context(conversation.id).messages] == ["hello"]
+        assert conversation.id in [c.id for c in client.memory.conversations()]
+
+
+def test_memory_reaches_the_planner_it_was_started_with(stack: Stack) -> None:
+    """The LLM condenser goes memory -> planner -> model; the model is down,
+    and that is what the caller hears (not a connection error to a wrong port)."""
+    _, ports = stack
+    with Client(f"127.0.0.1:{ports['memory']}", token=KEYS["acme"]) as client:
+        conversation = client.memory.create_conversation()
+        client.memory.append(conversation.id, *[events.user(str(i)) for i in range(6)])
+        with pytest.raises(CodeActError) as err:
+            client.memory.context(
+                conversation.id, condenser("llm_summarizing", keep_first=1, max_events=4)
+            )
+    assert (err.value.code, err.value.reason) == ("UNAVAILABLE", "LLM_UNREACHABLE")
 
 
 def test_the_policy_service_is_live(stack: Stack) -> None:

@@ -41,3 +41,23 @@ def test_the_readme_policy_example_runs(tmp_path: Path) -> None:
         exec(compile(code.replace('"s3cret"', repr(KEYS["acme"])), "README.md", "exec"), {})
     finally:
         server.stop()
+
+
+def test_the_readme_memory_example_runs(tmp_path: Path) -> None:
+    from services.memory.__main__ import build_service
+    from services.memory.settings import MemorySettings
+    from tests.support import INLINE_KEYS
+
+    text = README.read_text()
+    section = text[text.index("## Conversations and contexts with the memory service") :]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match is not None
+    settings = MemorySettings(
+        api_keys=INLINE_KEYS, metrics_port=-1, dsn=f"sqlite://{tmp_path / 'm.db'}"
+    )
+    server = ServerThread(settings, build_service).start()
+    try:
+        code = match.group(1).replace("127.0.0.1:50055", server.address)
+        exec(compile(code.replace('"s3cret"', repr(KEYS["acme"])), "README.md", "exec"), {})
+    finally:
+        server.stop()

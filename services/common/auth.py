@@ -36,6 +36,16 @@ class Identity:
 current_identity: contextvars.ContextVar[Identity | None] = contextvars.ContextVar(
     "current_identity", default=None
 )
+# The caller's own credential, forwarded on calls made on its behalf.
+current_credential: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "current_credential", default=None
+)
+
+
+def forwarded_metadata() -> tuple[tuple[str, str], ...]:
+    """Metadata that carries the current caller to another service."""
+    credential = current_credential.get()
+    return (("authorization", credential),) if credential else ()
 
 
 def identity() -> Identity:

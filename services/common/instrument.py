@@ -25,7 +25,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from codeact.errors import CodeActError, Internal, Unimplemented
 
-from .auth import Authenticator, current_identity
+from .auth import Authenticator, current_credential, current_identity
 from .metrics import Metrics
 from .status import to_grpc_status
 
@@ -99,6 +99,8 @@ class Instrumentation:
 
     def _begin(self, call: _Call) -> None:
         """Authenticate the caller."""
+        credential = next((v for k, v in call.metadata if k == "authorization"), None)
+        current_credential.set(credential if isinstance(credential, str) else None)
         identity = self.authenticator.authenticate(call.method, call.metadata)
         current_identity.set(identity)
         if identity is not None:

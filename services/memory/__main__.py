@@ -1,29 +1,72 @@
-"""Wires the memory service.
-
-MemoryService's contract is in protos/codeact/v1/memory.proto; until its issue
-lands the server answers health and reflection and every RPC returns
-UNIMPLEMENTED (see the README).
-"""
+"""Wires the memory service: store, tokenizer, condensers, gRPC."""
 
 from __future__ import annotations
+
+import asyncio
 
 from codeact.v1 import memory_pb2, memory_pb2_grpc
 from services.common.cli import run
 from services.common.server import Service, single_servicer
 
+from .core import Memory, MemoryLimits
+from .server import DESCRIPTOR, MemoryServicer
 from .settings import MemorySettings
+from .store import open_store
+from .summarizer import PlannerSummarizer
+from .tokens import tokenizer
 
-DESCRIPTOR = memory_pb2.DESCRIPTOR.services_by_name["MemoryService"]
+DEFAULT_CONDENSERS = {
+    "noop": memory_pb2.CONDENSER_TYPE_NOOP,
+    "recent": memory_pb2.CONDENSER_TYPE_RECENT,
+    "observation_masking": memory_pb2.CONDENSER_TYPE_OBSERVATION_MASKING,
+    "amortized_forgetting": memory_pb2.CONDENSER_TYPE_AMORTIZED_FORGETTING,
+}
+
+
+def default_condenser(settings: MemorySettings) -> memory_pb2.CondenserSpec:
+    if settings.default_condenser not in DEFAULT_CONDENSERS:
+        raise ValueError(
+            f"default_condenser must be one of {', '.join(DEFAULT_CONDENSERS)} "
+            "(LLM summarizing needs a model, so requests ask for it)"
+        )
+    return memory_pb2.CondenserSpec(
+        type=DEFAULT_CONDENSERS[settings.default_condenser],
+        max_events=settings.default_max_events,
+        keep_first=settings.default_keep_first,
+        attention_window=max(1, settings.default_max_events // 2),
+    )
 
 
 def build_service(settings: MemorySettings) -> Service:
-    return single_servicer(
+    summarizer = PlannerSummarizer(settings.planner_target) if settings.planner_target else None
+    memory = Memory(
+        open_store(settings.dsn, settings.sqlite_synchronous),
+        tokenizer(settings.tokenizer),
+        MemoryLimits(max_event_bytes=settings.max_event_bytes, default_ttl=settings.default_ttl),
+        default_condenser(settings),
+        summarizer,
+    )
+    service = single_servicer(
         "memory",
         DESCRIPTOR,
-        # The generated base answers every RPC with UNIMPLEMENTED.
-        memory_pb2_grpc.MemoryServiceServicer(),  # type: ignore[abstract]
+        MemoryServicer(memory),
         memory_pb2_grpc.add_MemoryServiceServicer_to_server,
     )
+
+    async def on_start() -> None:
+        await memory.expire()
+        service.background.append(
+            asyncio.create_task(memory.run_retention(settings.retention_interval))
+        )
+
+    async def on_stop() -> None:
+        if summarizer is not None:
+            await summarizer.close()
+        await memory.close()
+
+    service.on_start = on_start
+    service.on_stop = on_stop
+    return service
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,29 +1,30 @@
-"""Wires the planner service.
-
-PlannerService's contract is in protos/codeact/v1/planner.proto; until its issue
-lands the server answers health and reflection and every RPC returns
-UNIMPLEMENTED (see the README).
-"""
+"""Wires the planner service: the LLM endpoint and gRPC."""
 
 from __future__ import annotations
 
-from codeact.v1 import planner_pb2, planner_pb2_grpc
+from codeact.v1 import planner_pb2_grpc
 from services.common.cli import run
 from services.common.server import Service, single_servicer
 
+from .llm import LLMClient
+from .server import DESCRIPTOR, PlannerServicer
 from .settings import PlannerSettings
-
-DESCRIPTOR = planner_pb2.DESCRIPTOR.services_by_name["PlannerService"]
 
 
 def build_service(settings: PlannerSettings) -> Service:
-    return single_servicer(
+    llm = LLMClient(settings)
+    service = single_servicer(
         "planner",
         DESCRIPTOR,
-        # The generated base answers every RPC with UNIMPLEMENTED.
-        planner_pb2_grpc.PlannerServiceServicer(),  # type: ignore[abstract]
+        PlannerServicer(llm, settings),  # type: ignore[abstract]
         planner_pb2_grpc.add_PlannerServiceServicer_to_server,
     )
+
+    async def on_stop() -> None:
+        await llm.close()
+
+    service.on_stop = on_stop
+    return service
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,3 +14,20 @@ class PlannerSettings(ServerSettings):
 
     port: int = 50052
     metrics_port: int = 9552
+    # Any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp, LiteLLM...).
+    llm_base_url: str = "http://127.0.0.1:8000/v1"
+    # Empty: OPENAI_API_KEY from the environment, else none (local servers need none).
+    llm_api_key: str = ""
+    # The model used when a request names none.
+    llm_model: str = "gpt-4o-mini"
+    # Seconds per model call unless the request sets a shorter timeout.
+    llm_timeout: float = 120.0
+    # Retries after a connection error, a timeout, 429 or 5xx; backoff doubles.
+    llm_max_retries: int = 2
+    llm_retry_backoff: float = 0.5
+    # The most completion tokens a request may ask for.
+    max_completion_tokens: int = 16384
+    # Summarize: the summary's default size and how much event text it reads.
+    max_summary_tokens: int = 1024
+    summary_event_chars: int = 2000
+    summary_input_chars: int = 60000

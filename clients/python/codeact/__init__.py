@@ -1,8 +1,10 @@
 """codeact: the Python client of the CodeAct platform."""
 
+from . import events
 from .client import Client
 from .errors import CodeActError
 from .executor import Bundle, CellError, CellResult, ExecutorClient, Session, Status
+from .memory import MemoryClient, condenser
 from .policy import PolicyClient
 from .settings import ConnectionSettings, KeepAliveConfig, TLSConfig
 
@@ -15,8 +17,11 @@ __all__ = [
     "ConnectionSettings",
     "ExecutorClient",
     "KeepAliveConfig",
+    "MemoryClient",
     "PolicyClient",
     "Session",
     "Status",
     "TLSConfig",
+    "condenser",
+    "events",
 ]

@@ -7,6 +7,7 @@ from typing import Any
 import grpc
 
 from .executor import ExecutorClient, Session
+from .memory import MemoryClient
 from .policy import PolicyClient
 from .settings import ConnectionSettings, TLSConfig
 
@@ -39,6 +40,7 @@ class Client:
         self.channel: grpc.Channel = self.settings.channel()
         self.executor = ExecutorClient(self.channel, self.settings)
         self.policy = PolicyClient(self.channel, self.settings)
+        self.memory = MemoryClient(self.channel, self.settings)
 
     def session(self, **kwargs: Any) -> Session:
         """A new executor session; use it in a `with` block to delete it at the end."""

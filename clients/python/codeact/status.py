@@ -10,14 +10,15 @@ from .errors import CodeActError, FieldViolation, error_class
 
 
 def from_rpc_error(err: grpc.RpcError) -> CodeActError:
-    """The CodeActError a failed call stands for, ErrorInfo and BadRequest included."""
-    code = err.code() if isinstance(err, grpc.Call) else grpc.StatusCode.UNKNOWN
+    """The CodeActError a failed call stands for, ErrorInfo and BadRequest included
+    (from a synchronous call or an asyncio one)."""
+    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     name = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
-    message = (err.details() if isinstance(err, grpc.Call) else str(err)) or name
+    message = (err.details() if hasattr(err, "details") else str(err)) or name
     reason, metadata, violations = name, {}, []
     try:
-        status = rpc_status.from_call(err) if isinstance(err, grpc.Call) else None
-    except ValueError:
+        status = rpc_status.from_call(err) if hasattr(err, "trailing_metadata") else None
+    except (ValueError, AttributeError):
         status = None
     for detail in status.details if status is not None else ():
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
