@@ -20,6 +20,8 @@ class Reply:
     content: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     status: int = 200
+    # The error message of a non-200 reply, as the endpoint would word it.
+    error_message: str = "stub error"
     delay: float = 0.0
     # Raw body to send instead (malformed JSON, for instance).
     raw: bytes | None = None
@@ -56,7 +58,8 @@ class LLMStub:
                 if reply.delay:
                     time.sleep(reply.delay)
                 if reply.status != 200:
-                    self._send(reply.status, {"error": {"message": "stub error", "type": "server"}})
+                    error = {"message": reply.error_message, "type": "server"}
+                    self._send(reply.status, {"error": error})
                 elif reply.raw is not None:
                     self._send_raw(200, reply.raw)
                 elif body.get("stream"):

@@ -20,8 +20,6 @@ from codeact.v1 import (
     agent_pb2,
     agent_pb2_grpc,
     common_pb2,
-    planner_pb2,
-    planner_pb2_grpc,
 )
 from services.launcher import SERVICES
 from tests.support import INLINE_KEYS, KEYS, can_jail, sandbox_processes
@@ -77,12 +75,6 @@ def test_every_service_answers_and_unfinished_ones_say_unimplemented(stack: Stac
             agent_pb2_grpc.AgentServiceStub,
             "ListAgentSessions",
             agent_pb2.ListAgentSessionsRequest(),
-        ),
-        (
-            "planner",
-            planner_pb2_grpc.PlannerServiceStub,
-            "NextAction",
-            planner_pb2.NextActionRequest(),
         ),
     ]
     for service, stub_class, method, request in calls:

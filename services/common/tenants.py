@@ -10,6 +10,12 @@
     [tenants.acme.policy_profiles.analysts]   # like services/policy/profiles/*.toml
     denied_imports = ["socket"]
 
+    [tenants.acme.model]         # the tenant's own model endpoint (planner)
+    base_url = "https://api.openai.com/v1"
+    api_key_env = "ACME_OPENAI_KEY"   # or api_key = "..."
+    model = "gpt-4o-mini"
+    mode = "tool_calling"        # or "text"
+
 A tenant without a table gets the server's defaults. Unknown keys are
 refused, so a typo cannot silently lift a limit.
 """
@@ -22,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+MODEL_KEYS = {"base_url", "api_key", "api_key_env", "model", "mode"}
+
 
 @dataclass(frozen=True)
 class TenantConfig:
@@ -31,6 +39,8 @@ class TenantConfig:
     ceilings: Mapping[str, float] = field(default_factory=dict)
     # The tenant's own policy profiles, as tables (the policy service parses them).
     policy_profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # The model endpoint: base_url, api_key or api_key_env, model, mode.
+    model: Mapping[str, str] = field(default_factory=dict)
 
 
 class TenantDirectory:
@@ -53,7 +63,7 @@ class TenantDirectory:
 
 
 def _tenant(name: str, table: Mapping[str, Any]) -> TenantConfig:
-    unknown = set(table) - {"max_sessions", "ceilings", "policy_profiles"}
+    unknown = set(table) - {"max_sessions", "ceilings", "policy_profiles", "model"}
     if unknown:
         raise ValueError(f"tenant {name!r}: unknown keys {sorted(unknown)}")
     ceilings = dict(table.get("ceilings", {}))
@@ -66,4 +76,14 @@ def _tenant(name: str, table: Mapping[str, Any]) -> TenantConfig:
     profiles = table.get("policy_profiles", {})
     if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):
         raise ValueError(f"tenant {name!r}: policy_profiles must be tables of profiles")
-    return TenantConfig(max_sessions=max_sessions, ceilings=ceilings, policy_profiles=profiles)
+    model = dict(table.get("model", {}))
+    unknown = set(model) - MODEL_KEYS
+    if unknown:
+        raise ValueError(f"tenant {name!r}: unknown model keys {sorted(unknown)}")
+    if not all(isinstance(v, str) for v in model.values()):
+        raise ValueError(f"tenant {name!r}: model values must be strings")
+    if model.get("mode", "tool_calling") not in ("tool_calling", "text"):
+        raise ValueError(f"tenant {name!r}: model.mode must be tool_calling or text")
+    return TenantConfig(
+        max_sessions=max_sessions, ceilings=ceilings, policy_profiles=profiles, model=model
+    )

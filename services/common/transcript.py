@@ -85,33 +85,43 @@ def messages(
     """The messages for a view of the conversation; `masked` observation ids are shortened."""
     out: list[common_pb2.Message] = []
     thought = ""
+
+    def flush() -> None:
+        """A thought no action took up is said on its own, where it was."""
+        nonlocal thought
+        if thought:
+            out.append(common_pb2.Message(role=common_pb2.ROLE_ASSISTANT, content=thought))
+            thought = ""
+
     for item in view:
         if isinstance(item, Summary):
+            flush()
             out.append(_user(f"Summary of the earlier steps:\n{item.text}"))
             continue
         kind = item.WhichOneof("payload")
-        if kind == "system_prompt":
+        if kind == "thought":
+            thought = f"{thought}\n{item.thought.text}".strip()
+        elif kind == "action":
+            out.append(_action_message(item.action, thought))
+            thought = ""
+        elif kind == "final_answer":
+            out.append(
+                common_pb2.Message(
+                    role=common_pb2.ROLE_ASSISTANT,
+                    content=f"{thought}\n\n{item.final_answer.text}".strip(),
+                )
+            )
+            thought = ""
+        elif kind == "system_prompt":
+            flush()
             out.append(
                 common_pb2.Message(role=common_pb2.ROLE_SYSTEM, content=item.system_prompt.text)
             )
         elif kind == "user_message":
+            flush()
             out.append(_user(item.user_message.text))
-        elif kind == "thought":
-            thought = f"{thought}\n{item.thought.text}".strip()
-        elif kind == "action":
-            action = item.action
-            message = common_pb2.Message(role=common_pb2.ROLE_ASSISTANT, content=thought)
-            if action.tool_call_id:
-                message.tool_calls.add(
-                    id=action.tool_call_id,
-                    name=TOOL_NAMES.get(action.tool, "tool"),
-                    arguments_json=json.dumps(_action_arguments(action)),
-                )
-            else:
-                message.content = f"{thought}\n\n{_action_text(action)}".strip()
-            out.append(message)
-            thought = ""
         elif kind == "observation":
+            flush()
             content = MASKED if item.id in masked else _observation_text(item.observation)
             if item.observation.tool_call_id:
                 out.append(
@@ -123,19 +133,47 @@ def messages(
                 )
             else:
                 out.append(_user(f"Observation:\n{content}"))
-        elif kind == "final_answer":
-            out.append(
-                common_pb2.Message(
-                    role=common_pb2.ROLE_ASSISTANT,
-                    content=f"{thought}\n\n{item.final_answer.text}".strip(),
-                )
-            )
-            thought = ""
         elif kind == "error":
+            flush()
             out.append(_user(f"Error ({item.error.reason}): {item.error.message}"))
-    if thought:
-        out.append(common_pb2.Message(role=common_pb2.ROLE_ASSISTANT, content=thought))
-    return out
+    flush()
+    return pair_tool_calls(out)
+
+
+def _action_message(action: events_pb2.CodeAction, thought: str) -> common_pb2.Message:
+    message = common_pb2.Message(role=common_pb2.ROLE_ASSISTANT, content=thought)
+    if action.tool_call_id:
+        message.tool_calls.add(
+            id=action.tool_call_id,
+            name=TOOL_NAMES.get(action.tool, "tool"),
+            arguments_json=json.dumps(_action_arguments(action)),
+        )
+    else:
+        message.content = f"{thought}\n\n{_action_text(action)}".strip()
+    return message
+
+
+def pair_tool_calls(out: list[common_pb2.Message]) -> list[common_pb2.Message]:
+    """Chat APIs refuse a tool call not followed by its result, or a result
+    without its call (condensation or a budget can separate them). Such
+    halves are kept, as plain text."""
+    fixed: list[common_pb2.Message] = []
+    for index, message in enumerate(out):
+        if message.tool_calls:
+            following = out[index + 1] if index + 1 < len(out) else None
+            answered = following is not None and following.tool_call_id == message.tool_calls[0].id
+            if not answered:
+                calls = "".join(f"\n\n{c.name}: {c.arguments_json}" for c in message.tool_calls)
+                text = (message.content + calls).strip()
+                message = common_pb2.Message(role=message.role, content=text)
+        elif message.role == common_pb2.ROLE_TOOL:
+            previous = fixed[-1] if fixed else None
+            if previous is None or not any(
+                c.id == message.tool_call_id for c in previous.tool_calls
+            ):
+                message = _user(f"Observation:\n{message.content}")
+        fixed.append(message)
+    return fixed
 
 
 def _observation_text(observation: events_pb2.Observation) -> str:

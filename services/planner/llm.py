@@ -3,16 +3,17 @@ errors mapped to the platform's taxonomy.
 
 The openai client's own retries are off so that every HTTP request is
 counted in Usage.requests and the caller's deadline bounds the whole call.
+A streamed call is retried only until its first chunk has arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import json
 import random
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import openai
@@ -32,23 +33,35 @@ from .settings import PlannerSettings
 
 MAX_STOP_SEQUENCES = 4
 RETRY_AFTER_CAP = 10.0
+# How endpoints say a prompt is longer than the model's context window.
+CONTEXT_OVERFLOW_MARKERS = (
+    "context_length_exceeded",
+    "maximum context length",
+    "context window",
+    "context length",
+    "prompt is too long",
+    "too many tokens",
+)
 
 
-@dataclass(frozen=True)
+@dataclass
 class ChatResult:
     content: str
     tool_calls: list[common_pb2.ToolCall]
     finish_reason: str
     model: str
-    usage: common_pb2.Usage
+    usage: common_pb2.Usage = field(default_factory=common_pb2.Usage)
 
 
 def request_options(
-    model: common_pb2.ModelSettings, settings: PlannerSettings, path: str = "model"
+    model: common_pb2.ModelSettings,
+    settings: PlannerSettings,
+    default_model: str,
+    path: str = "model",
 ) -> dict[str, Any]:
     """The create() arguments a request's ModelSettings stand for; bad values
     are INVALID_ARGUMENT naming the field."""
-    options: dict[str, Any] = {"model": model.model or settings.llm_model}
+    options: dict[str, Any] = {"model": model.model or default_model}
     if model.HasField("temperature"):
         if not 0.0 <= model.temperature <= 2.0:
             raise invalid(f"{path}.temperature", "must be between 0 and 2")
@@ -80,13 +93,13 @@ def request_options(
 
 
 class LLMClient:
-    """One endpoint; `chat` makes one completion, retrying transient failures."""
+    """One endpoint (base URL and key)."""
 
-    def __init__(self, settings: PlannerSettings) -> None:
+    def __init__(self, base_url: str, api_key: str, settings: PlannerSettings) -> None:
         self.settings = settings
         self.client = openai.AsyncOpenAI(
-            base_url=settings.llm_base_url,
-            api_key=settings.llm_api_key or os.environ.get("OPENAI_API_KEY") or "unused",
+            base_url=base_url,
+            api_key=api_key or "unused",
             max_retries=0,
             timeout=settings.llm_timeout,
         )
@@ -99,21 +112,13 @@ class LLMClient:
         tools: Sequence[Mapping[str, Any]] = (),
         deadline: float | None = None,
     ) -> ChatResult:
-        """`options` from request_options(); `deadline` is a time.monotonic() bound."""
+        """One completion. `options` from request_options(); `deadline` is a
+        time.monotonic() bound."""
         started = time.monotonic()
         requests = 0
-        arguments = dict(options)
-        if tools:
-            arguments["tools"] = list(tools)
         while True:
             requests += 1
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise DeadlineExceeded(
-                        "LLM_TIMEOUT", "the deadline passed before the model answered"
-                    )
-                arguments["timeout"] = min(arguments["timeout"], left)
+            arguments = self._arguments(options, tools, deadline)
             try:
                 response = await self.client.chat.completions.create(
                     messages=list(messages),  # type: ignore[arg-type]
@@ -121,11 +126,71 @@ class LLMClient:
                 )
                 return _result(response, requests, time.monotonic() - started)
             except Exception as exc:  # noqa: BLE001 - mapped below, never leaked
-                error = _error(exc)
-                delay = self._retry_delay(exc, requests)
-                if delay is None or (deadline is not None and time.monotonic() + delay >= deadline):
-                    raise error from None
-                await asyncio.sleep(delay)
+                await self._backoff_or_raise(exc, requests, deadline)
+
+    async def stream_chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        options: Mapping[str, Any],
+        *,
+        tools: Sequence[Mapping[str, Any]] = (),
+        deadline: float | None = None,
+    ) -> AsyncIterator[str | ChatResult]:
+        """Text deltas as they arrive, then the whole result."""
+        started = time.monotonic()
+        requests = 0
+        while True:
+            requests += 1
+            arguments = self._arguments(options, tools, deadline)
+            arguments["stream_options"] = {"include_usage": True}
+            received = False
+            try:
+                stream: Any = await self.client.chat.completions.create(
+                    messages=list(messages),  # type: ignore[arg-type]
+                    stream=True,
+                    **arguments,
+                )
+                assembler = _StreamAssembler()
+                async for chunk in stream:
+                    received = True
+                    delta = assembler.add(chunk)
+                    if delta:
+                        yield delta
+                result = assembler.result(requests, time.monotonic() - started)
+            except Exception as exc:  # noqa: BLE001 - mapped below, never leaked
+                if received:
+                    raise _error(exc) from None
+                await self._backoff_or_raise(exc, requests, deadline)
+                continue
+            yield result
+            return
+
+    def _arguments(
+        self,
+        options: Mapping[str, Any],
+        tools: Sequence[Mapping[str, Any]],
+        deadline: float | None,
+    ) -> dict[str, Any]:
+        arguments = dict(options)
+        if tools:
+            arguments["tools"] = list(tools)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DeadlineExceeded(
+                    "LLM_TIMEOUT", "the deadline passed before the model answered"
+                )
+            arguments["timeout"] = min(arguments.get("timeout", self.settings.llm_timeout), left)
+        return arguments
+
+    async def _backoff_or_raise(
+        self, exc: Exception, requests: int, deadline: float | None
+    ) -> None:
+        error = _error(exc)
+        delay = self._retry_delay(exc, requests)
+        if delay is None or (deadline is not None and time.monotonic() + delay >= deadline):
+            raise error from None
+        await asyncio.sleep(delay)
 
     def _retry_delay(self, exc: Exception, requests: int) -> float | None:
         if requests > self.settings.llm_max_retries or not _transient(exc):
@@ -138,6 +203,54 @@ class LLMClient:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+class _StreamAssembler:
+    """Puts streamed chunks back together: content, tool calls by index, usage."""
+
+    def __init__(self) -> None:
+        self.content: list[str] = []
+        self.calls: dict[int, dict[str, Any]] = {}
+        self.finish_reason = ""
+        self.model = ""
+        self.usage: Any = None
+
+    def add(self, chunk: Any) -> str:
+        self.model = getattr(chunk, "model", "") or self.model
+        if getattr(chunk, "usage", None) is not None:
+            self.usage = chunk.usage
+        text = ""
+        for choice in getattr(chunk, "choices", None) or ():
+            delta = choice.delta
+            if delta is not None and delta.content:
+                text += delta.content
+            for call in (delta.tool_calls if delta is not None else None) or ():
+                slot = self.calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+                slot["id"] = call.id or slot["id"]
+                if call.function is not None:
+                    slot["name"] += call.function.name or ""
+                    slot["arguments"] += call.function.arguments or ""
+            if choice.finish_reason:
+                self.finish_reason = choice.finish_reason
+        self.content.append(text)
+        return text
+
+    def result(self, requests: int, latency: float) -> ChatResult:
+        if not self.finish_reason:
+            raise ValueError("the stream ended before the model finished its reply")
+        usage = common_pb2.Usage(requests=requests, latency=_duration(latency))
+        if self.usage is not None:
+            _fill_usage(usage, self.usage)
+        return ChatResult(
+            content="".join(self.content),
+            tool_calls=[
+                common_pb2.ToolCall(id=c["id"], name=c["name"], arguments_json=c["arguments"])
+                for _, c in sorted(self.calls.items())
+            ],
+            finish_reason=self.finish_reason,
+            model=self.model,
+            usage=usage,
+        )
 
 
 def _transient(exc: Exception) -> bool:
@@ -160,9 +273,18 @@ def _retry_after(exc: Exception) -> float | None:
         return None
 
 
+def is_context_overflow(exc: Exception) -> bool:
+    if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 413, 422):
+        return False
+    text = f"{getattr(exc, 'code', '')} {exc.message} {json.dumps(exc.body, default=str)}".lower()
+    return any(marker in text for marker in CONTEXT_OVERFLOW_MARKERS)
+
+
 def _error(exc: Exception) -> CodeActError:
     """The platform error for a failed model call; the endpoint's own message is kept."""
     detail = str(exc)[:500]
+    if isinstance(exc, CodeActError):
+        return exc
     if isinstance(exc, openai.APITimeoutError):
         return DeadlineExceeded("LLM_TIMEOUT", "the model did not answer in time")
     if isinstance(exc, openai.APIConnectionError):
@@ -177,11 +299,23 @@ def _error(exc: Exception) -> CodeActError:
         )
     if isinstance(exc, openai.NotFoundError):
         return FailedPrecondition("LLM_MODEL_NOT_FOUND", f"the endpoint does not know it: {detail}")
+    if is_context_overflow(exc):
+        return FailedPrecondition(
+            "LLM_CONTEXT_OVERFLOW", f"the prompt is longer than the model's context: {detail}"
+        )
     if isinstance(exc, openai.APIStatusError) and exc.status_code < 500:
         return FailedPrecondition("LLM_REQUEST_REJECTED", f"the model endpoint said: {detail}")
     if isinstance(exc, openai.APIStatusError):
         return Unavailable("LLM_UNAVAILABLE", f"the model endpoint failed: {detail}")
     return Unavailable("LLM_BAD_RESPONSE", f"the model endpoint sent an unreadable reply: {detail}")
+
+
+def _fill_usage(usage: common_pb2.Usage, reported: Any) -> None:
+    usage.prompt_tokens = getattr(reported, "prompt_tokens", 0) or 0
+    usage.completion_tokens = getattr(reported, "completion_tokens", 0) or 0
+    usage.total_tokens = getattr(reported, "total_tokens", 0) or (
+        usage.prompt_tokens + usage.completion_tokens
+    )
 
 
 def _result(response: Any, requests: int, latency: float) -> ChatResult:
@@ -200,9 +334,7 @@ def _result(response: Any, requests: int, latency: float) -> ChatResult:
     ]
     usage = common_pb2.Usage(requests=requests, latency=_duration(latency))
     if response.usage is not None:
-        usage.prompt_tokens = response.usage.prompt_tokens or 0
-        usage.completion_tokens = response.usage.completion_tokens or 0
-        usage.total_tokens = response.usage.total_tokens or 0
+        _fill_usage(usage, response.usage)
     return ChatResult(
         content=message.content or "",
         tool_calls=calls,

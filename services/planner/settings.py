@@ -14,12 +14,15 @@ class PlannerSettings(ServerSettings):
 
     port: int = 50052
     metrics_port: int = 9552
-    # Any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp, LiteLLM...).
-    llm_base_url: str = "http://127.0.0.1:8000/v1"
+    # Any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp, LiteLLM...);
+    # empty: none (a tenant may still have its own in the tenants file).
+    llm_base_url: str = ""
     # Empty: OPENAI_API_KEY from the environment, else none (local servers need none).
     llm_api_key: str = ""
     # The model used when a request names none.
     llm_model: str = "gpt-4o-mini"
+    # tool_calling (native tools) or text (code blocks, for models without tools).
+    llm_mode: str = "tool_calling"
     # Seconds per model call unless the request sets a shorter timeout.
     llm_timeout: float = 120.0
     # Retries after a connection error, a timeout, 429 or 5xx; backoff doubles.
@@ -31,3 +34,5 @@ class PlannerSettings(ServerSettings):
     max_summary_tokens: int = 1024
     summary_event_chars: int = 2000
     summary_input_chars: int = 60000
+    # A directory replacing the built-in prompts (services/planner/prompts).
+    prompts_dir: str = ""

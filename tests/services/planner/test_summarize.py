@@ -162,16 +162,6 @@ def test_bad_requests_are_invalid_argument(
     assert llm_stub.requests == []
 
 
-def test_next_action_is_not_implemented_yet(stub) -> None:
-    with pytest.raises(grpc.RpcError) as err:
-        stub.NextAction(
-            planner_pb2.NextActionRequest(),
-            metadata=(("authorization", f"Bearer {KEYS['acme']}"),),
-        )
-    error = from_rpc_error(err.value)
-    assert (error.code, error.reason) == ("UNIMPLEMENTED", "NOT_IMPLEMENTED")
-
-
 def test_long_transcripts_are_clipped_at_both_ends() -> None:
     long = events.observation("head " + "x" * 10_000 + " tail")
     text = summaries.transcript([events.user("task"), long], event_chars=200, total_chars=100_000)
