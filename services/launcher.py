@@ -37,7 +37,13 @@ _SETTINGS = {
 
 # Settings naming another service's address: `up` points them at the
 # instance it starts unless they were set to something else.
-LINKS = {("memory", "planner_target"): "planner"}
+LINKS = {
+    ("memory", "planner_target"): "planner",
+    ("agent", "planner_target"): "planner",
+    ("agent", "policy_target"): "policy",
+    ("agent", "executor_target"): "executor",
+    ("agent", "memory_target"): "memory",
+}
 
 
 def settings_class(service: str) -> type[ServerSettings]:

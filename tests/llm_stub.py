@@ -107,6 +107,12 @@ class LLMStub:
             self.server.shutdown()
         self.server.server_close()
 
+    def reset(self) -> None:
+        """Forget the script and the recorded requests (between tests)."""
+        self.replies.clear()
+        self.requests.clear()
+        self.default = Reply(content="(stub) nothing scripted")
+
     def script(self, *replies: Reply | str) -> None:
         for reply in replies:
             self.replies.append(Reply(content=reply) if isinstance(reply, str) else reply)

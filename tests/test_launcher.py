@@ -10,15 +10,12 @@ import sys
 import time
 from collections.abc import Iterator
 
-import grpc
 import pytest
 
 from codeact import Client, condenser, events
 from codeact.errors import CodeActError
-from codeact.status import from_rpc_error
 from codeact.v1 import (
     agent_pb2,
-    agent_pb2_grpc,
     common_pb2,
 )
 from services.launcher import SERVICES
@@ -66,22 +63,24 @@ def stack() -> Iterator[Stack]:
         proc.wait(timeout=30)
 
 
-def test_every_service_answers_and_unfinished_ones_say_unimplemented(stack: Stack) -> None:
+def test_the_agent_reaches_every_service_it_was_started_with(stack: Stack) -> None:
+    """A task goes agent -> memory, executor, planner -> model; the model is
+    down, and that is what the caller hears, as an event."""
     _, ports = stack
-    metadata = (("authorization", f"Bearer {KEYS['acme']}"),)
-    calls = [
-        (
-            "agent",
-            agent_pb2_grpc.AgentServiceStub,
-            "ListAgentSessions",
-            agent_pb2.ListAgentSessionsRequest(),
-        ),
-    ]
-    for service, stub_class, method, request in calls:
-        with grpc.insecure_channel(f"127.0.0.1:{ports[service]}") as channel:
-            with pytest.raises(grpc.RpcError) as caught:
-                getattr(stub_class(channel), method)(request, metadata=metadata, timeout=10)
-            assert from_rpc_error(caught.value).reason == "NOT_IMPLEMENTED", service
+    with (
+        Client(f"127.0.0.1:{ports['agent']}", token=KEYS["acme"]) as client,
+        client.agent.create_session() as agent,
+    ):
+        events = list(agent.run("Say hello.", timeout=60))
+        conversation = agent.info.conversation_id
+    errors = [e.error for e in events if e.WhichOneof("event") == "error"]
+    assert [e.reason for e in errors] == ["LLM_UNREACHABLE"]
+    assert events[-1].end.outcome == agent_pb2.TASK_OUTCOME_ERROR
+    with (
+        Client(f"127.0.0.1:{ports['memory']}", token=KEYS["acme"]) as client,
+        pytest.raises(CodeActError),  # deleted with its session
+    ):
+        client.memory.get_conversation(conversation)
 
 
 def test_the_memory_service_is_live(stack: Stack) -> None:

@@ -269,6 +269,10 @@ def main() -> None:
 
         for directory in sys.argv[1:]:
             site.addsitedir(directory)
+    # The user's own modules in the working directory (the workspace) import,
+    # as in a notebook; last, so a file there cannot shadow the stdlib the
+    # kernel itself still imports lazily.
+    sys.path.append(os.getcwd())
     sys.stdout = sys.__stdout__ = _text_stream(1)  # type: ignore[misc]
     sys.stderr = sys.__stderr__ = _text_stream(2)  # type: ignore[misc]
     kernel = Kernel(ctrl_in, channel, pumps, succession_write)

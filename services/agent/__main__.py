@@ -1,29 +1,45 @@
-"""Wires the agent service.
-
-AgentService's contract is in protos/codeact/v1/agent.proto; until its issue
-lands the server answers health and reflection and every RPC returns
-UNIMPLEMENTED (see the README).
-"""
+"""Wires the agent service: profiles, the downstream services, gRPC."""
 
 from __future__ import annotations
 
-from codeact.v1 import agent_pb2, agent_pb2_grpc
+from pathlib import Path
+
+from codeact.v1 import agent_pb2_grpc
 from services.common.cli import run
 from services.common.server import Service, single_servicer
 
+from .downstream import Downstream
+from .profiles import BUILTIN_DIR, ProfileCatalog, load_directory
+from .server import DESCRIPTOR, AgentServicer
+from .sessions import AgentSessions
 from .settings import AgentSettings
 
-DESCRIPTOR = agent_pb2.DESCRIPTOR.services_by_name["AgentService"]
+
+def profile_catalog(settings: AgentSettings) -> ProfileCatalog:
+    profiles = load_directory(BUILTIN_DIR)
+    if settings.profiles_dir:
+        profiles.update(load_directory(Path(settings.profiles_dir)))
+    return ProfileCatalog(profiles, settings.default_profile)
 
 
 def build_service(settings: AgentSettings) -> Service:
-    return single_servicer(
-        "agent",
-        DESCRIPTOR,
-        # The generated base answers every RPC with UNIMPLEMENTED.
-        agent_pb2_grpc.AgentServiceServicer(),  # type: ignore[abstract]
-        agent_pb2_grpc.add_AgentServiceServicer_to_server,
+    downstream = Downstream(settings)
+    servicer = AgentServicer(
+        settings,
+        downstream,
+        profile_catalog(settings),
+        AgentSessions(settings.max_sessions_per_tenant),
     )
+    service = single_servicer(
+        "agent", DESCRIPTOR, servicer, agent_pb2_grpc.add_AgentServiceServicer_to_server
+    )
+
+    async def on_stop() -> None:
+        await servicer.close()
+        await downstream.close()
+
+    service.on_stop = on_stop
+    return service
 
 
 def main(argv: list[str] | None = None) -> None:

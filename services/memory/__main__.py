@@ -38,7 +38,9 @@ def default_condenser(settings: MemorySettings) -> memory_pb2.CondenserSpec:
 
 
 def build_service(settings: MemorySettings) -> Service:
-    summarizer = PlannerSummarizer(settings.planner_target) if settings.planner_target else None
+    summarizer = (
+        PlannerSummarizer(settings.planner_target, settings) if settings.planner_target else None
+    )
     memory = Memory(
         open_store(settings.dsn, settings.sqlite_synchronous),
         tokenizer(settings.tokenizer),

@@ -7,19 +7,22 @@ import grpc
 from codeact.status import from_rpc_error
 from codeact.v1 import common_pb2, events_pb2, planner_pb2, planner_pb2_grpc
 from services.common.auth import forwarded_metadata
+from services.common.channels import internal_channel
+from services.common.settings import ServerSettings
 
 
 class PlannerSummarizer:
     """Calls PlannerService.Summarize on behalf of the current caller."""
 
-    def __init__(self, target: str, timeout: float = 120.0) -> None:
+    def __init__(self, target: str, settings: ServerSettings, timeout: float = 120.0) -> None:
         self.target = target
+        self.settings = settings
         self.timeout = timeout
         self._channel: grpc.aio.Channel | None = None
 
     def _stub(self) -> planner_pb2_grpc.PlannerServiceStub:
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self.target)
+            self._channel = internal_channel(self.target, self.settings)
         return planner_pb2_grpc.PlannerServiceStub(self._channel)
 
     async def summarize(

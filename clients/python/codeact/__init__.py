@@ -1,6 +1,7 @@
 """codeact: the Python client of the CodeAct platform."""
 
 from . import events
+from .agent import OUTCOMES, AgentClient, AgentSession
 from .client import Client
 from .errors import CodeActError
 from .executor import Bundle, CellError, CellResult, ExecutorClient, Session, Status
@@ -9,6 +10,9 @@ from .policy import PolicyClient
 from .settings import ConnectionSettings, KeepAliveConfig, TLSConfig
 
 __all__ = [
+    "OUTCOMES",
+    "AgentClient",
+    "AgentSession",
     "Bundle",
     "CellError",
     "CellResult",

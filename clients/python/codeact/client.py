@@ -6,6 +6,7 @@ from typing import Any
 
 import grpc
 
+from .agent import AgentClient
 from .executor import ExecutorClient, Session
 from .memory import MemoryClient
 from .policy import PolicyClient
@@ -41,6 +42,7 @@ class Client:
         self.executor = ExecutorClient(self.channel, self.settings)
         self.policy = PolicyClient(self.channel, self.settings)
         self.memory = MemoryClient(self.channel, self.settings)
+        self.agent = AgentClient(self.channel, self.settings)
 
     def session(self, **kwargs: Any) -> Session:
         """A new executor session; use it in a `with` block to delete it at the end."""

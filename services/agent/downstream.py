@@ -1,0 +1,132 @@
+"""The four services the agent loop calls, on behalf of its caller: every
+call carries the caller's credential and a timeout bounded by the caller's
+deadline; failures come back as CodeActError."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from codeact.errors import DeadlineExceeded
+from codeact.status import from_rpc_error
+from codeact.v1 import (
+    executor_pb2,
+    executor_pb2_grpc,
+    memory_pb2_grpc,
+    planner_pb2_grpc,
+    policy_pb2_grpc,
+)
+from services.common.auth import forwarded_metadata
+from services.common.channels import internal_channel
+
+from .settings import AgentSettings
+
+T = TypeVar("T")
+
+
+class Deadline:
+    """The caller's deadline (a time.monotonic() value, or none)."""
+
+    def __init__(self, at: float | None) -> None:
+        self.at = at
+
+    def timeout(self, cap: float) -> float:
+        if self.at is None:
+            return cap
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded("DEADLINE_EXCEEDED", "the task's deadline has passed")
+        return min(cap, left)
+
+
+class Downstream:
+    """Stubs of the four services. Channels are opened on first use, inside
+    the server's event loop (grpc.aio channels belong to one loop)."""
+
+    def __init__(self, settings: AgentSettings) -> None:
+        self.settings = settings
+        self.channels: list[grpc.aio.Channel] = []
+        self._runtime: executor_pb2.GetRuntimeInfoResponse | None = None
+
+    def _open(self) -> None:
+        settings = self.settings
+        self.channels = [
+            internal_channel(target, settings)
+            for target in (
+                settings.planner_target,
+                settings.policy_target,
+                settings.executor_target,
+                settings.memory_target,
+            )
+        ]
+        self._planner = planner_pb2_grpc.PlannerServiceStub(self.channels[0])
+        self._policy = policy_pb2_grpc.PolicyServiceStub(self.channels[1])
+        self._executor = executor_pb2_grpc.ExecutorServiceStub(self.channels[2])
+        self._memory = memory_pb2_grpc.MemoryServiceStub(self.channels[3])
+
+    @property
+    def planner(self) -> planner_pb2_grpc.PlannerServiceStub:
+        if not self.channels:
+            self._open()
+        return self._planner
+
+    @property
+    def policy(self) -> policy_pb2_grpc.PolicyServiceStub:
+        if not self.channels:
+            self._open()
+        return self._policy
+
+    @property
+    def executor(self) -> executor_pb2_grpc.ExecutorServiceStub:
+        if not self.channels:
+            self._open()
+        return self._executor
+
+    @property
+    def memory(self) -> memory_pb2_grpc.MemoryServiceStub:
+        if not self.channels:
+            self._open()
+        return self._memory
+
+    async def call(
+        self,
+        method: Callable[..., Awaitable[T]],
+        request: Any,
+        deadline: Deadline,
+        cap: float | None = None,
+    ) -> T:
+        timeout = deadline.timeout(cap or self.settings.call_timeout)
+        try:
+            return await method(request, timeout=timeout, metadata=forwarded_metadata())
+        except grpc.aio.AioRpcError as err:
+            raise from_rpc_error(err) from None
+
+    async def stream(
+        self, method: Callable[..., Any], request: Any, deadline: Deadline, cap: float
+    ) -> AsyncIterator[Any]:
+        """A server stream; leaving the loop early cancels the call."""
+        call = method(request, timeout=deadline.timeout(cap), metadata=forwarded_metadata())
+        try:
+            async for response in call:
+                yield response
+        except grpc.aio.AioRpcError as err:
+            raise from_rpc_error(err) from None
+        finally:
+            call.cancel()
+
+    async def runtime(self, deadline: Deadline) -> executor_pb2.GetRuntimeInfoResponse:
+        """What the sandbox has (the same image for every session): asked once."""
+        if self._runtime is not None:
+            return self._runtime
+        fetched: executor_pb2.GetRuntimeInfoResponse = await self.call(
+            self.executor.GetRuntimeInfo, executor_pb2.GetRuntimeInfoRequest(), deadline
+        )
+        self._runtime = fetched
+        return fetched
+
+    async def close(self) -> None:
+        for channel in self.channels:
+            await channel.close()
