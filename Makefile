@@ -79,7 +79,7 @@ test: $(VENV)/.installed $(SANDBOX_ENV)/.installed postgres
 
 # --- running ----------------------------------------------------------------
 demo: $(VENV)/.installed $(SANDBOX_ENV)/.installed
-	$(PY) -m codeact.examples.fibonacci
+	$(PY) -m codeact.examples.demo
 
 up: $(VENV)/.installed $(SANDBOX_ENV)/.installed
 	$(VENV)/bin/codeact-server up --dev
@@ -88,6 +88,7 @@ bench: $(VENV)/.installed $(SANDBOX_ENV)/.installed
 	$(PY) bench/executor_bench.py
 	$(PY) bench/policy_bench.py
 	$(PY) bench/memory_bench.py
+	$(PY) bench/agent_bench.py
 
 clean:
 	rm -rf $(VENV) .sandbox .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -117,3 +117,7 @@ def planner(llm_stub: LLMStub) -> Iterator[ServerThread]:
     server = ServerThread(settings, build_planner).start()
     yield server
     server.stop()
+
+
+# The whole platform (tests/stack.py): `stack` and `llm`.
+from tests.stack import llm, stack  # noqa: E402, F401

@@ -39,6 +39,12 @@ class LLMStub:
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as real endpoints do (a streamed reply closes its connection).
+            protocol_version = "HTTP/1.1"
+            # Headers and body go out as separate writes: without this, Nagle's
+            # algorithm and delayed ACKs add 40 ms to every kept-alive request.
+            disable_nagle_algorithm = True
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -80,7 +86,9 @@ class LLMStub:
             def _stream(self, body: dict[str, Any], reply: Reply) -> None:
                 self.send_response(200)
                 self.send_header("content-type", "text/event-stream")
+                self.send_header("connection", "close")
                 self.end_headers()
+                self.close_connection = True
                 chunks = _stream_chunks(body, reply)
                 if reply.truncate_after is not None:
                     chunks = chunks[: reply.truncate_after]

@@ -12,6 +12,7 @@ from services.common.tenants import TenantDirectory
 from .llm import LLMClient
 from .settings import PlannerSettings
 
+OPENAI_URL = "https://api.openai.com/v1"
 NOT_CONFIGURED = (
     "no model endpoint is configured: set CODEACT_PLANNER_LLM_BASE_URL (and "
     "CODEACT_PLANNER_LLM_API_KEY or OPENAI_API_KEY, CODEACT_PLANNER_LLM_MODEL), the "
@@ -37,6 +38,8 @@ class Endpoints:
         own = self.tenants.get(tenant).model
         settings = self.settings
         base_url = own.get("base_url") or settings.llm_base_url
+        if not base_url and os.environ.get("OPENAI_API_KEY"):
+            base_url = OPENAI_URL  # a key alone means OpenAI itself
         if not base_url:
             raise FailedPrecondition("LLM_NOT_CONFIGURED", NOT_CONFIGURED)
         if "api_key" in own or "api_key_env" in own:

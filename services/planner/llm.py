@@ -121,8 +121,7 @@ class LLMClient:
             arguments = self._arguments(options, tools, deadline)
             try:
                 response = await self.client.chat.completions.create(
-                    messages=list(messages),  # type: ignore[arg-type]
-                    **arguments,
+                    messages=[], extra_body=_wire(messages, tools), **arguments
                 )
                 return _result(response, requests, time.monotonic() - started)
             except Exception as exc:  # noqa: BLE001 - mapped below, never leaked
@@ -146,9 +145,7 @@ class LLMClient:
             received = False
             try:
                 stream: Any = await self.client.chat.completions.create(
-                    messages=list(messages),  # type: ignore[arg-type]
-                    stream=True,
-                    **arguments,
+                    messages=[], extra_body=_wire(messages, tools), stream=True, **arguments
                 )
                 assembler = _StreamAssembler()
                 async for chunk in stream:
@@ -172,8 +169,6 @@ class LLMClient:
         deadline: float | None,
     ) -> dict[str, Any]:
         arguments = dict(options)
-        if tools:
-            arguments["tools"] = list(tools)
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -203,6 +198,18 @@ class LLMClient:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def _wire(
+    messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Messages and tools, already in wire form, as the request body's extra
+    JSON: the client's own transform of typed parameters walks every message
+    and costs about 17 ms for a 120-message prompt."""
+    body: dict[str, Any] = {"messages": list(messages)}
+    if tools:
+        body["tools"] = list(tools)
+    return body
 
 
 class _StreamAssembler:

@@ -30,6 +30,7 @@ TOOL_NAMES = {
 }
 TOOLS_BY_NAME = {name: tool for tool, name in TOOL_NAMES.items()}
 MAX_LISTED_PACKAGES = 200
+RENDERED_CACHE = 256
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class PromptLibrary:
             else ""
             for mode in ("text", "tools")
         }
+        self._rendered: dict[tuple[bytes, tuple[ToolId, ...], bool], str] = {}
         self.extensions = {
             path.stem: _extension(path) for path in sorted(directory.glob("extensions/*.md"))
         }
@@ -107,6 +109,19 @@ class PromptLibrary:
         ]
 
     def system_prompt(
+        self, options: planner_pb2.PromptOptions, tools: Sequence[ToolId], text_mode: bool
+    ) -> str:
+        """The system prompt; the same options give the same text, which is
+        kept (an agent asks with the same options at every step)."""
+        key = (options.SerializeToString(deterministic=True), tuple(tools), text_mode)
+        cached = self._rendered.get(key)
+        if cached is None:
+            if len(self._rendered) >= RENDERED_CACHE:
+                self._rendered.clear()
+            cached = self._rendered[key] = self._system_prompt(options, tools, text_mode)
+        return cached
+
+    def _system_prompt(
         self, options: planner_pb2.PromptOptions, tools: Sequence[ToolId], text_mode: bool
     ) -> str:
         if text_mode:

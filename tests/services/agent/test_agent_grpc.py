@@ -16,9 +16,9 @@ from services.agent.settings import AgentSettings
 from services.planner.__main__ import build_service as build_planner
 from services.planner.settings import PlannerSettings
 from tests.llm_stub import LLMStub, Reply
-from tests.services.agent.conftest import COMMON, Stack
 from tests.services.agent.scenarios import call, finish, py, run
 from tests.services.memory.conftest import unknown_condenser
+from tests.stack import COMMON, Stack
 from tests.support import KEYS, ServerThread
 
 

@@ -1,5 +1,6 @@
-"""`make demo`: start the stack, run "compute the first 10 Fibonacci numbers"
-as cells in one sandboxed session, print each cell's output and status, and
+"""The sandbox part of `make demo` (codeact/examples/demo.py), also runnable
+alone: start the stack, run "compute the first 10 Fibonacci numbers" as
+cells in one sandboxed session, print each cell's output and status, and
 stop the stack.
 
 Set CODEACT_DEMO_TARGET to run the cells against a stack that is already up
