@@ -61,3 +61,32 @@ def test_the_readme_memory_example_runs(tmp_path: Path) -> None:
         exec(compile(code.replace('"s3cret"', repr(KEYS["acme"])), "README.md", "exec"), {})
     finally:
         server.stop()
+
+
+def test_the_readme_agent_example_runs(stack, llm, capsys) -> None:
+    from tests.services.agent.scenarios import finish, py
+
+    text = README.read_text()
+    section = text[text.index("## Running a task with the agent") :]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match is not None
+    llm.script(py("print(2 ** 10)"), finish("1024"))
+    code = match.group(1).replace("127.0.0.1:50051", stack.agent.address)
+    exec(compile(code.replace('"s3cret"', repr(KEYS["acme"])), "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "code: print(2 ** 10)" in printed
+    assert "1024\nanswer: 1024" in printed
+    assert "outcome: 1 steps: 2" in printed
+
+
+def test_the_readme_planner_example_runs(stack, llm, capsys) -> None:
+    from tests.services.agent.scenarios import py
+
+    text = README.read_text()
+    section = text[text.index("### Prompts and the planner") :]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match is not None
+    llm.script(py("print(sum(range(11)))"))
+    code = match.group(1).replace("127.0.0.1:50052", stack.planner.address)
+    exec(compile(code.replace("s3cret", KEYS["acme"]), "README.md", "exec"), {})
+    assert capsys.readouterr().out == "print(sum(range(11)))\n"
