@@ -61,12 +61,35 @@ def from_table(name: str, table: Mapping[str, Any], where: str) -> agent_pb2.Age
     return profile
 
 
-def load_directory(directory: Path) -> dict[str, agent_pb2.AgentProfile]:
+def _merged(base: Mapping[str, Any], table: Mapping[str, Any]) -> dict[str, Any]:
+    """`table` over `base`: nested tables merge, except the condenser; the rest replaces."""
+    out = dict(base)
+    for key, value in table.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping) and key != "condenser":
+            out[key] = _merged(base[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_directory(
+    directory: Path, base: Mapping[str, Any] | None = None
+) -> dict[str, agent_pb2.AgentProfile]:
+    """The profiles of a directory. Each file lists what differs from `base`
+    (the built-in default profile's table), so a small file is a whole profile."""
+    if base is None:
+        base = default_table()
     profiles = {}
     for path in sorted(directory.glob("*.toml")):
         with open(path, "rb") as f:
-            profiles[path.stem] = from_table(path.stem, tomllib.load(f), str(path))
+            table = tomllib.load(f)
+        profiles[path.stem] = from_table(path.stem, _merged(base, table), str(path))
     return profiles
+
+
+def default_table() -> dict[str, Any]:
+    with open(BUILTIN_DIR / "default.toml", "rb") as f:
+        return tomllib.load(f)
 
 
 def overlay(base: Message, override: Message) -> None:

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from codeact import Client, condenser
+from codeact.errors import CodeActError
 from codeact.v1 import agent_pb2, common_pb2
 from tests.llm_stub import LLMStub, Reply
 from tests.services.agent.scenarios import bash, finish, prompt_of, py, run
@@ -284,3 +285,33 @@ def test_rollback_on_error_restores_the_state(acme: Client, llm: LLMStub, rollba
         result = run(agent, "Count.")
     assert result.output.endswith("1\n" if rollback else "99\n")
     assert ("rolled back" in result.observations()[1]) is rollback
+
+
+def test_unparseable_replies_are_bounded(acme: Client, llm: LLMStub) -> None:
+    llm.script(*[Reply(content=f"I am thinking, take {i}.") for i in range(10)])
+    with acme.agent.create_session() as agent:
+        result = run(agent, "Anything.")
+    assert result.outcome == "ERROR"
+    assert result.end.message.startswith("the model's replies could not be used 4 times in a row")
+    assert [e.reason for e in result.of("error")] == ["PARSE_FAILURE"] * 4
+    assert len(llm.requests) == 4
+
+
+def test_the_callers_deadline_reaches_the_running_cell(stack, acme: Client, llm: LLMStub) -> None:
+    marker = "314159"
+    llm.script(py(f"import subprocess\nsubprocess.run(['sleep', '{marker}'])"))
+    with acme.agent.create_session() as agent:
+        # The agent keeps a little of the deadline back to say what happened;
+        # under load the caller's own deadline may still win.
+        try:
+            result = run(agent, "Sleep.", timeout=3)
+            reason = result.of("error")[-1].reason if result.outcome == "ERROR" else result.outcome
+        except CodeActError as err:
+            reason = err.code
+        assert reason == "DEADLINE_EXCEEDED"
+        deadline = time.monotonic() + 10
+        while pids_with_argument(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pids_with_argument(marker) == []
+        llm.script(py("print('still here')"), finish("ok"))
+        assert run(agent, "Again.").output == "still here\n"
