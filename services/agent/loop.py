@@ -104,6 +104,9 @@ class TaskRun:
         self.parse_failures = 0
         self.policy_profile: policy_pb2.PolicyProfile | None = None
         self.emitted = 0
+        # Events not yet sent to memory, and how many have been given keys.
+        self.pending: list[events_pb2.Event] = []
+        self._stored = 0
 
     async def emit(self, **event: Any) -> None:
         self.emitted += 1
@@ -148,7 +151,7 @@ class TaskRun:
         """Leave why the task stopped in the conversation (best effort)."""
         error = events_pb2.AgentError(reason=OUTCOME_NAMES.get(outcome, "ERROR"), message=message)
         try:
-            await asyncio.wait_for(self._append([events_pb2.Event(error=error)], "end"), 5.0)
+            await asyncio.wait_for(self._append([events_pb2.Event(error=error)], now=True), 5.0)
         except (CodeActError, TimeoutError, asyncio.CancelledError):
             pass
 
@@ -181,7 +184,8 @@ class TaskRun:
                     [
                         *self._thought_events(proposed),
                         events_pb2.Event(final_answer=events_pb2.FinalAnswer(text=proposed.answer)),
-                    ]
+                    ],
+                    now=True,
                 )
                 return agent_pb2.TASK_OUTCOME_FINISHED, proposed.answer
             reason = await self._act(proposed)
@@ -199,10 +203,12 @@ class TaskRun:
             conversation_id=self.record.conversation_id,
             condenser=spec,
             token_budget=self.profile.context_token_budget if budget is None else budget,
+            append_events=self.pending,
         )
         context: memory_pb2.GetContextResponse = await self.downstream.call(
             self.downstream.memory.GetContext, request, self.deadline
         )
+        self.pending = []
         if context.HasField("condensation"):
             await self.emit(condensation=context.condensation)
             reason = self.detector.add(stuck.Condensed())
@@ -424,10 +430,16 @@ class TaskRun:
             return SANDBOX_LOST, executor_pb2.EXECUTION_STATUS_KILLED, 0
         return cell.text(), cell.status, cell.displays
 
-    async def _append(self, events: list[events_pb2.Event], tag: str = "") -> None:
-        for index, event in enumerate(events):
-            event.idempotency_key = f"{self.run_id}-{self.step}-{tag}{index}"
-        request = memory_pb2.AppendEventsRequest(
-            conversation_id=self.record.conversation_id, events=events
-        )
-        await self.downstream.call(self.downstream.memory.AppendEvents, request, self.deadline)
+    async def _append(self, events: list[events_pb2.Event], now: bool = False) -> None:
+        """Store events. They wait for the next context request, which carries
+        them (one call per step instead of two), unless `now` (the task ends)."""
+        for event in events:
+            self._stored += 1
+            event.idempotency_key = f"{self.run_id}-{self._stored}"
+        self.pending.extend(events)
+        if now and self.pending:
+            request = memory_pb2.AppendEventsRequest(
+                conversation_id=self.record.conversation_id, events=self.pending
+            )
+            await self.downstream.call(self.downstream.memory.AppendEvents, request, self.deadline)
+            self.pending = []

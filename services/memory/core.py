@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from .store import ConversationRow, NewEvent, SQLiteStore, StorageUnavailable, S
 T = TypeVar("T")
 MESSAGE_OVERHEAD_TOKENS = 4
 MAX_KEY_CHARS = 128
+# Parsed events kept for contexts (LRU).
+EVENT_CACHE = 50_000
 EVENT_TYPES = {
     "system_prompt": events_pb2.EVENT_TYPE_SYSTEM_PROMPT,
     "user_message": events_pb2.EVENT_TYPE_USER_MESSAGE,
@@ -75,6 +78,7 @@ class Memory:
             type=memory_pb2.CONDENSER_TYPE_NOOP
         )
         self.summarizer = summarizer
+        self._events: OrderedDict[tuple[str, str], events_pb2.Event] = OrderedDict()
         # SQLite wants one writer; PostgreSQL takes a few connections.
         self.threads = ThreadPoolExecutor(1 if isinstance(store, SQLiteStore) else 4, "memory-db")
 
@@ -126,9 +130,8 @@ class Memory:
 
     # --- events ------------------------------------------------------------------------
     def _pending(
-        self, conversation_id: str, index: int, event: events_pb2.Event, now: float
+        self, conversation_id: str, field: str, event: events_pb2.Event, now: float
     ) -> NewEvent:
-        field = f"events[{index}]"
         kind = event.WhichOneof("payload")
         if kind is None:
             raise invalid(f"{field}.payload", "an event needs a payload", "INVALID_EVENT")
@@ -157,18 +160,24 @@ class Memory:
         return NewEvent(EVENT_TYPES[kind], tokens, key, build)
 
     async def append(
-        self, tenant: str, conversation_id: str, events: Sequence[events_pb2.Event]
+        self,
+        tenant: str,
+        conversation_id: str,
+        events: Sequence[events_pb2.Event],
+        field: str = "events",
     ) -> list[events_pb2.Event]:
         """Append in order; an event whose idempotency key is already stored
         comes back as stored instead of being added again."""
         if not events:
-            raise invalid("events", "at least one event is required")
+            raise invalid(field, "at least one event is required")
         if len(events) > self.limits.max_events_per_append:
-            raise invalid("events", f"at most {self.limits.max_events_per_append} per call")
+            raise invalid(field, f"at most {self.limits.max_events_per_append} per call")
         if not conversation_id:
             raise invalid("conversation_id", "is required")
         now = time.time()
-        pending = [self._pending(conversation_id, i, e, now) for i, e in enumerate(events)]
+        pending = [
+            self._pending(conversation_id, f"{field}[{i}]", e, now) for i, e in enumerate(events)
+        ]
         stored = await self._run(self.store.append, tenant, conversation_id, pending, now)
         if stored is None:
             raise NotFound(
@@ -211,11 +220,23 @@ class Memory:
         return items, row.next_seq - 1 - len(marks) - remembered
 
     async def _load(self, conversation_id: str, ids: list[str]) -> list[events_pb2.Event]:
-        """The events with these ids, in the given order."""
-        payloads = await self._run(
-            self.store.payloads, conversation_id, [sequence_of(i) for i in ids]
-        )
-        return [events_pb2.Event.FromString(payloads[sequence_of(i)]) for i in ids]
+        """The events with these ids, in the given order. Stored events never
+        change, so parsed ones are kept (a context reads mostly the same
+        events as the previous one); callers must not modify them."""
+        cache = self._events
+        missing = [sequence_of(i) for i in ids if (conversation_id, i) not in cache]
+        if missing:
+            payloads = await self._run(self.store.payloads, conversation_id, missing)
+            for seq, payload in payloads.items():
+                cache[(conversation_id, event_id(seq))] = events_pb2.Event.FromString(payload)
+            while len(cache) > EVENT_CACHE:
+                cache.popitem(last=False)
+        found = []
+        for i in ids:
+            key = (conversation_id, i)
+            cache.move_to_end(key)
+            found.append(cache[key])
+        return found
 
     async def context(
         self,
@@ -223,7 +244,9 @@ class Memory:
         conversation_id: str,
         spec: memory_pb2.CondenserSpec | None,
         token_budget: int,
+        append: Sequence[events_pb2.Event] = (),
     ) -> Context:
+        """The messages of the next prompt; `append` events are stored first."""
         if token_budget < 0:
             raise invalid("token_budget", "must not be negative", "INVALID_BUDGET")
         spec = spec if spec is not None and spec.type else self.default_condenser
@@ -234,6 +257,8 @@ class Memory:
                 "LLM summarizing needs a planner (set planner_target)",
                 "UNKNOWN_CONDENSER",
             )
+        if append:
+            await self.append(tenant, conversation_id, append, "append_events")
         row = await self.get_conversation(tenant, conversation_id)
         items, forgotten = await self._view(row)
 

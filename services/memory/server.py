@@ -100,7 +100,11 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
     ) -> memory_pb2.GetContextResponse:
         spec = request.condenser if request.HasField("condenser") else None
         result = await self.memory.context(
-            identity().tenant, request.conversation_id, spec, request.token_budget
+            identity().tenant,
+            request.conversation_id,
+            spec,
+            request.token_budget,
+            list(request.append_events),
         )
         response = memory_pb2.GetContextResponse(
             messages=result.messages,

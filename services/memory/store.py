@@ -342,20 +342,38 @@ class PostgresStore(Store):
         self._all_lock = threading.Lock()
         self.initialize()
 
-    def _connection(self) -> Any:
+    def _connection(self, renew: bool = False) -> Any:
         connection = getattr(self._local, "connection", None)
-        if connection is None or connection.closed or connection.broken:
+        if renew or connection is None or connection.closed or connection.broken:
+            if connection is not None:
+                connection.close()
             connection = self._local.connection = self._connect()
             with self._all_lock:
-                self._all.append(connection)
+                self._all = [c for c in self._all if not c.closed] + [connection]
+        return connection
+
+    def _begin(self, stack: contextlib.ExitStack) -> Any:
+        """BEGIN on this thread's connection, renewing it once if it went stale.
+
+        A connection idle through a database restart only learns it is dead
+        at its next statement; nothing has run yet, so reconnecting is safe.
+        """
+        reused = getattr(self._local, "connection", None) is not None
+        connection = self._connection()
+        try:
+            stack.enter_context(connection.transaction())
+        except self._errors:
+            if not reused:
+                raise
+            connection = self._connection(renew=True)
+            stack.enter_context(connection.transaction())
         return connection
 
     @contextlib.contextmanager
     def _transaction(self, write: bool) -> Iterator[Any]:
         try:
-            connection = self._connection()
-            with connection.transaction():
-                yield connection
+            with contextlib.ExitStack() as stack:
+                yield self._begin(stack)
         except self._errors as exc:
             # A broken connection is replaced on the next call.
             raise StorageUnavailable(f"postgresql: {exc}") from exc

@@ -11,6 +11,7 @@ import pytest
 
 from codeact import Client, condenser, events
 from codeact.errors import CodeActError, NotFound
+from codeact.status import from_rpc_error
 from codeact.v1 import events_pb2, memory_pb2, memory_pb2_grpc
 from services.memory.__main__ import build_service
 from services.memory.settings import MemorySettings
@@ -254,3 +255,26 @@ def test_a_failing_model_stores_no_condensation(summarizing: Client, llm_stub: L
     assert len(list(summarizing.memory.events(cid))) == 22
     llm_stub.script("recovered")
     assert summarizing.memory.context(cid, spec).condensation.summary == "recovered"
+
+
+def test_get_context_can_append_first(acme: Client) -> None:
+    conversation = acme.memory.create_conversation()
+    stub = memory_pb2_grpc.MemoryServiceStub(acme.channel)
+    request = memory_pb2.GetContextRequest(
+        conversation_id=conversation.id,
+        append_events=[events.user("hi", key="a"), events.python("print(1)", key="b")],
+    )
+    for _ in range(2):  # a retry with the same keys adds nothing
+        reply = stub.GetContext(request, metadata=acme.settings.metadata())
+    assert [m.content for m in reply.messages] == ["hi", "```python\nprint(1)\n```"]
+    assert acme.memory.get_conversation(conversation.id).event_count == 2
+    bad = memory_pb2.GetContextRequest(
+        conversation_id=conversation.id, append_events=[events_pb2.Event()]
+    )
+    with pytest.raises(grpc.RpcError) as err:
+        stub.GetContext(bad, metadata=acme.settings.metadata())
+    error = from_rpc_error(err.value)
+    assert (error.reason, [v.field for v in error.field_violations]) == (
+        "INVALID_EVENT",
+        ["append_events[0].payload"],
+    )

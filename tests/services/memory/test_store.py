@@ -170,13 +170,24 @@ async def test_a_database_outage_is_unavailable_then_heals(count_tokens) -> None
     try:
         conversation = await memory.create_conversation("acme", {}, None)
         await memory.append("acme", conversation.id, [events.user("before", key="a")])
+        # Every worker thread holds a connection that the outage will leave stale.
+        await asyncio.gather(
+            *(memory.list_events("acme", conversation.id, 0, 10, []) for _ in range(16))
+        )
         server.halt()
         with pytest.raises(Unavailable) as err:
             await memory.append("acme", conversation.id, [events.user("during", key="b")])
         assert err.value.reason == "STORAGE_UNAVAILABLE"
         server.resume()
-        # The client retries with the same key once the database is back.
-        await memory.append("acme", conversation.id, [events.user("during", key="b")])
+        # The client retries with the same key once the database is back, and
+        # no call meets a connection left stale by the restart.
+        for _ in range(3):
+            await asyncio.gather(
+                *(
+                    memory.append("acme", conversation.id, [events.user("during", key="b")])
+                    for _ in range(8)
+                )
+            )
         listed = await memory.list_events("acme", conversation.id, 0, 10, [])
         assert [e.user_message.text for e in listed] == ["before", "during"]
     finally:

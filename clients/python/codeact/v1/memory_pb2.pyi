@@ -467,6 +467,7 @@ class GetContextRequest(_message.Message):
     CONVERSATION_ID_FIELD_NUMBER: _builtins.int
     CONDENSER_FIELD_NUMBER: _builtins.int
     TOKEN_BUDGET_FIELD_NUMBER: _builtins.int
+    APPEND_EVENTS_FIELD_NUMBER: _builtins.int
     conversation_id: _builtins.str
     token_budget: _builtins.int
     """Largest prompt in tokens; 0 means no bound. Beyond it the oldest
@@ -474,16 +475,23 @@ class GetContextRequest(_message.Message):
     """
     @_builtins.property
     def condenser(self) -> Global___CondenserSpec: ...
+    @_builtins.property
+    def append_events(self) -> _containers.RepeatedCompositeFieldContainer[_events_pb2.Event]:
+        """Events to append first, exactly as AppendEvents would (idempotency keys
+        included), so that a step's events and the next context take one call.
+        """
+
     def __init__(
         self,
         *,
         conversation_id: _builtins.str = ...,
         condenser: Global___CondenserSpec | None = ...,
         token_budget: _builtins.int = ...,
+        append_events: _abc.Iterable[_events_pb2.Event] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["condenser", b"condenser"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["condenser", b"condenser", "conversation_id", b"conversation_id", "token_budget", b"token_budget"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["append_events", b"append_events", "condenser", b"condenser", "conversation_id", b"conversation_id", "token_budget", b"token_budget"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
