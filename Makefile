@@ -10,7 +10,7 @@ PROTO_SRC := $(wildcard $(PROTO_DIR)/codeact/v1/*.proto)
 GEN_DIR := clients/python
 GEN_PKG := $(GEN_DIR)/codeact/v1
 
-.PHONY: all venv sandbox-env postgres proto proto-check lint format test test-fast demo bench up clean
+.PHONY: all venv sandbox-env postgres certs proto proto-check lint format test test-fast demo bench up clean
 
 all: test
 
@@ -41,6 +41,13 @@ postgres:
 	  echo "installing PostgreSQL from Debian's packages"; \
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; }
+
+# A local CA, a certificate for the services and one per tenant, for TLS
+# and mTLS in development (production certificates come from your PKI).
+CERTS_DIR ?= certs
+CERT_TENANTS ?= acme globex
+certs: $(VENV)/.installed
+	$(PY) -m services.common.certs --out $(CERTS_DIR) $(addprefix --tenant ,$(CERT_TENANTS))
 
 # --- contracts --------------------------------------------------------------
 proto: $(VENV)/.installed

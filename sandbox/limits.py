@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from codeact.errors import FieldViolation, InvalidArgument, ResourceExhausted
+from codeact.errors import FieldViolation, InvalidArgument, QuotaViolation, ResourceExhausted
 
 MIB = 1 << 20
 
@@ -99,5 +99,7 @@ def resolve(requested: Mapping[str, float], defaults: Limits, ceilings: Limits) 
                 "LIMIT_ABOVE_CEILING",
                 f"limits.{name}={value} is above the ceiling {ceiling}",
                 metadata={"field": f"limits.{name}", "requested": value, "ceiling": ceiling},
+                # No RetryInfo: waiting does not raise a ceiling.
+                quota_violations=[QuotaViolation(f"limits.{name}", f"at most {ceiling}")],
             )
     return limits

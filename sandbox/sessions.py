@@ -10,7 +10,14 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from codeact.errors import CodeActError, FailedPrecondition, NotFound, ResourceExhausted, invalid
+from codeact.errors import (
+    CodeActError,
+    FailedPrecondition,
+    NotFound,
+    ResourceExhausted,
+    invalid,
+    quota_exceeded,
+)
 
 from . import limits as limits_mod
 from .events import Completion, Event, Status
@@ -117,6 +124,8 @@ class SessionRegistry:
         self._tenant_limits = tenant_limits
         self._sessions: dict[str, Session] = {}
         self._pending: dict[str, int] = {}  # creations in flight, per tenant
+        # Told of each session the idle reaper ends (the executor audits it).
+        self.on_reaped: Callable[[Session], None] | None = None
 
     def limits_for(self, tenant: str) -> TenantLimits:
         """Per-tenant limits; without a tenant policy, the server's."""
@@ -147,16 +156,18 @@ class SessionRegistry:
         limits = limits_mod.resolve(requested or {}, defaults, allowed.ceilings)
         clean_labels = _check_labels(labels or {})
         if len(self._sessions) + sum(self._pending.values()) >= self.quotas.max_sessions:
-            raise ResourceExhausted(
+            raise quota_exceeded(
                 "EXECUTOR_FULL",
                 f"this executor holds its maximum of {self.quotas.max_sessions} sessions",
-                metadata={"limit": self.quotas.max_sessions},
+                f"executor:{self.instance}",
+                self.quotas.max_sessions,
             )
         if self._count(tenant) >= allowed.max_sessions:
-            raise ResourceExhausted(
+            raise quota_exceeded(
                 "SESSION_QUOTA_EXCEEDED",
                 f"tenant already has {allowed.max_sessions} sessions; delete one first",
-                metadata={"limit": allowed.max_sessions},
+                f"tenant:{tenant}",
+                allowed.max_sessions,
             )
         self._pending[tenant] = self._pending.get(tenant, 0) + 1
         try:
@@ -457,6 +468,8 @@ class SessionRegistry:
         ]
         for session in expired:
             await self._end(session)
+            if self.on_reaped is not None:
+                self.on_reaped(session)
         return len(expired)
 
     async def run_reaper(self, interval: float) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections.abc import AsyncIterator
 
@@ -12,7 +13,8 @@ import structlog
 
 from codeact.errors import CodeActError, invalid
 from codeact.v1 import agent_pb2, agent_pb2_grpc, executor_pb2, memory_pb2, policy_pb2
-from services.common.auth import current_credential, identity
+from services.common.audit import AuditLog
+from services.common.auth import current_caller, identity
 from services.common.paging import paginate
 
 from .downstream import Deadline, Downstream
@@ -39,11 +41,13 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         downstream: Downstream,
         catalog: ProfileCatalog,
         sessions: AgentSessions,
+        audit: AuditLog | None = None,
     ) -> None:
         self.settings = settings
         self.downstream = downstream
         self.catalog = catalog
         self.sessions = sessions
+        self.audit = audit or AuditLog("agent")
 
     # --- sessions --------------------------------------------------------------------------
     async def CreateAgentSession(
@@ -91,9 +95,17 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             profile=profile,
             executor_session_id=executor_session,
             conversation_id=conversation_id,
-            credential=current_credential.get(),
+            caller=current_caller.get(),
         )
         self.sessions.add(record)
+        self.audit.record(
+            "agent_session.created",
+            tenant,
+            session_id=session_id,
+            profile=profile.name,
+            executor_session_id=executor_session,
+            conversation_id=conversation_id,
+        )
         return agent_pb2.CreateAgentSessionResponse(session=record.message())
 
     async def _sandbox(
@@ -154,6 +166,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         self.sessions.remove(record)
         await self._stop_task(record)
         await self._forget(record.executor_session_id, record.conversation_id, _deadline(context))
+        self.audit.record("agent_session.deleted", record.tenant, session_id=record.id)
         return agent_pb2.DeleteAgentSessionResponse()
 
     @staticmethod
@@ -177,6 +190,13 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             raise invalid("task", f"at most {MAX_TASK_BYTES} bytes")
         record = self.sessions.get(identity().tenant, request.session_id)
         AgentSessions.claim(record)
+        self.audit.record(
+            "task.started",
+            record.tenant,
+            session_id=record.id,
+            task_sha256=hashlib.sha256(task_text.encode()).hexdigest(),
+            task_bytes=len(task_text.encode()),
+        )
         queue: asyncio.Queue[agent_pb2.RunTaskResponse | CodeActError] = asyncio.Queue(EVENT_QUEUE)
         listening = True
 
@@ -227,5 +247,5 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         deadline = Deadline(time.monotonic() + 10)
         for record in self.sessions.all():
             await self._stop_task(record)
-            current_credential.set(record.credential)
+            current_caller.set(record.caller)
             await self._forget(record.executor_session_id, "", deadline)

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 
 from google.protobuf import timestamp_pb2
 
-from codeact.errors import FailedPrecondition, NotFound, ResourceExhausted, invalid
+from codeact.errors import FailedPrecondition, NotFound, invalid, quota_exceeded
 from codeact.v1 import agent_pb2, common_pb2
+from services.common.auth import Caller
+from services.common.tenants import TenantsSource
 
 
 def _timestamp(seconds: float) -> timestamp_pb2.Timestamp:
@@ -42,8 +44,8 @@ class AgentSessionRecord:
     # The running task, if any (CancelTask cancels it).
     task: asyncio.Task[None] | None = None
     closed: bool = False
-    # The creator's credential, to release the sandbox at shutdown on its behalf.
-    credential: str | None = None
+    # The creator, to release the sandbox at shutdown on its behalf.
+    caller: Caller | None = None
 
     @property
     def running(self) -> bool:
@@ -70,9 +72,15 @@ class AgentSessionRecord:
 
 
 class AgentSessions:
-    def __init__(self, max_per_tenant: int) -> None:
+    def __init__(self, max_per_tenant: int, tenants: TenantsSource | None = None) -> None:
         self.max_per_tenant = max_per_tenant
+        self.tenants = tenants
         self._sessions: dict[str, AgentSessionRecord] = {}
+
+    def limit(self, tenant: str) -> int:
+        """The tenant's own limit from the tenants file, else the server's."""
+        own = self.tenants.current().get(tenant).max_agent_sessions if self.tenants else None
+        return self.max_per_tenant if own is None else own
 
     @staticmethod
     def new_id() -> str:
@@ -80,11 +88,13 @@ class AgentSessions:
 
     def reserve(self, tenant: str) -> None:
         """Refuse before any downstream work when the tenant is at its limit."""
-        if len(self.of_tenant(tenant)) >= self.max_per_tenant:
-            raise ResourceExhausted(
+        limit = self.limit(tenant)
+        if len(self.of_tenant(tenant)) >= limit:
+            raise quota_exceeded(
                 "AGENT_SESSION_QUOTA_EXCEEDED",
-                f"at most {self.max_per_tenant} agent sessions per tenant; delete one first",
-                metadata={"limit": self.max_per_tenant},
+                f"at most {limit} agent sessions for this tenant; delete one first",
+                f"tenant:{tenant}",
+                limit,
             )
 
     def add(self, record: AgentSessionRecord) -> None:

@@ -1,20 +1,32 @@
-"""Who is calling: bearer API keys mapped to tenants, compared as hashes.
+"""Who is calling: a bearer API key, a client certificate, or a signed
+internal identity from another of our services.
 
 Identity comes from credentials, never from request fields. Keys are held
-only as SHA-256 digests; a presented token is hashed and looked up. The
-development mode, which trusts everyone as tenant "dev", must be asked for.
+only as SHA-256 digests; a presented token is hashed and looked up (keys in
+the tenants file can expire or be revoked). Under mutual TLS a certificate
+whose subject the tenants file maps to a tenant identifies that tenant. A
+service calling another on a caller's behalf forwards the caller: a signed,
+short-lived internal identity when the services share a secret, otherwise
+the caller's own bearer key. The development mode, which trusts everyone as
+tenant "dev", must be asked for.
 """
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import hashlib
+import hmac
+import json
+import time
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from codeact.errors import Unauthenticated
+
+from .tenants import TenantsSource
 
 DEV_TENANT = "dev"
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
@@ -28,32 +40,98 @@ class Identity:
     """The authenticated caller."""
 
     tenant: str
-    # How the caller proved it: "api_key" or "dev".
+    # How the caller proved it: "api_key", "certificate", "internal" or "dev".
     method: str
+    # A short digest prefix of the key, or the certificate subject.
     key_id: str = ""
 
 
-current_identity: contextvars.ContextVar[Identity | None] = contextvars.ContextVar(
-    "current_identity", default=None
-)
-# The caller's own credential, forwarded on calls made on its behalf.
-current_credential: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "current_credential", default=None
+INTERNAL_IDENTITY_KEY = "x-codeact-identity"
+# A signed identity is good for this long: long enough for one downstream
+# call (retries included), short enough that a leaked one is soon worthless.
+INTERNAL_IDENTITY_TTL = 300.0
+
+
+class InternalIdentity:
+    """Signs and checks identities that our services pass to each other
+    (HMAC-SHA256 over the tenant, method, key id and expiry)."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 16:
+            raise ValueError("the internal secret must be at least 16 bytes")
+        self._secret = secret
+
+    def sign(self, who: Identity, now: float | None = None) -> str:
+        expires = (time.time() if now is None else now) + INTERNAL_IDENTITY_TTL
+        body = {"t": who.tenant, "m": who.method, "k": who.key_id, "e": round(expires, 3)}
+        payload = base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode())
+        return f"{payload.decode()}.{self._mac(payload)}"
+
+    def verify(self, token: str, now: float | None = None) -> Identity:
+        payload, _, mac = token.strip().rpartition(".")
+        if not payload or not hmac.compare_digest(mac, self._mac(payload.encode())):
+            raise Unauthenticated(
+                "INTERNAL_IDENTITY_INVALID", "the internal identity's signature does not match"
+            )
+        try:
+            body = json.loads(base64.urlsafe_b64decode(payload.encode()))
+            tenant, method, key_id, expires = body["t"], body["m"], body["k"], float(body["e"])
+        except (ValueError, KeyError, TypeError):
+            raise Unauthenticated(
+                "INTERNAL_IDENTITY_INVALID", "the internal identity cannot be read"
+            ) from None
+        if expires <= (time.time() if now is None else now):
+            raise Unauthenticated("INTERNAL_IDENTITY_EXPIRED", "the internal identity has expired")
+        method = str(method)
+        # Vouched for once or through several services, it is still "internal".
+        if not method.startswith("internal:"):
+            method = f"internal:{method}"
+        return Identity(str(tenant), method, str(key_id))
+
+    def _mac(self, payload: bytes) -> str:
+        return hmac.new(self._secret, payload, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated caller of the RPC being served, with what it takes to
+    act on its behalf downstream."""
+
+    identity: Identity
+    # The caller's own "Bearer ..." header, if it came with one.
+    credential: str | None = None
+    internal: InternalIdentity | None = None
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """Metadata that carries this caller to another of our services."""
+        if self.internal is not None:
+            return ((INTERNAL_IDENTITY_KEY, self.internal.sign(self.identity)),)
+        if self.credential:
+            return (("authorization", self.credential),)
+        raise Unauthenticated(
+            "INTERNAL_IDENTITY_UNAVAILABLE",
+            f"the caller proved itself with a {self.identity.method} and this service has no "
+            "internal_secret to vouch for it downstream",
+        )
+
+
+current_caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar(
+    "current_caller", default=None
 )
 
 
 def forwarded_metadata() -> tuple[tuple[str, str], ...]:
     """Metadata that carries the current caller to another service."""
-    credential = current_credential.get()
-    return (("authorization", credential),) if credential else ()
+    caller = current_caller.get()
+    return caller.metadata() if caller is not None else ()
 
 
 def identity() -> Identity:
-    """The caller of the RPC being served (set by the server interceptor)."""
-    found = current_identity.get()
+    """The caller of the RPC being served (set by the chassis)."""
+    found = current_caller.get()
     if found is None:
         raise Unauthenticated("UNAUTHENTICATED", "no authenticated caller")
-    return found
+    return found.identity
 
 
 def digest(key: str) -> str:
@@ -105,41 +183,124 @@ class KeyRing:
         return ring
 
 
+AuthContext = Callable[[], Mapping[str, Sequence[bytes]]]
+
+
 class Authenticator:
-    """Turns request metadata into an Identity, or refuses."""
+    """Turns request metadata (and the TLS peer) into an Identity, or refuses."""
 
     def __init__(
-        self, keys: KeyRing, dev_mode: bool = False, public_reflection: bool = True
+        self,
+        keys: KeyRing,
+        dev_mode: bool = False,
+        public_reflection: bool = True,
+        tenants: TenantsSource | None = None,
+        internal: InternalIdentity | None = None,
+        internal_peers: Sequence[str] = (),
+        certificates: bool = False,
     ) -> None:
-        if not dev_mode and not len(keys):
-            raise ValueError(
-                "no API keys are configured: set CODEACT_API_KEYS or CODEACT_API_KEYS_FILE, "
-                "or ask for development mode without auth (--dev)"
-            )
         self.keys = keys
+        self.tenants = tenants or TenantsSource(None)
+        self.internal = internal
+        self.internal_peers = frozenset(internal_peers)
         self.dev_mode = dev_mode
+        if not dev_mode and not (len(keys) or tenants is not None or internal or certificates):
+            raise ValueError(
+                "no API keys are configured: set CODEACT_API_KEYS, CODEACT_API_KEYS_FILE or "
+                "a tenants file, or ask for development mode without auth (--dev)"
+            )
         self.public_prefixes = (
             (HEALTH_PREFIX, REFLECTION_PREFIX) if public_reflection else (HEALTH_PREFIX,)
         )
 
     def authenticate(
-        self, method: str, metadata: Sequence[tuple[str, str | bytes]]
+        self,
+        method: str,
+        metadata: Sequence[tuple[str, str | bytes]],
+        peer: AuthContext | None = None,
     ) -> Identity | None:
-        """The caller's identity; None for public methods; Unauthenticated otherwise."""
+        """The caller's identity; None for public methods; Unauthenticated otherwise.
+
+        A bearer key wins over the certificate (an internal service's
+        certificate says nothing of the tenant it calls for); a signed
+        internal identity wins over both."""
         if method.startswith(self.public_prefixes):
             return None
         if self.dev_mode:
             return Identity(DEV_TENANT, "dev")
-        header = next((v for k, v in metadata if k == "authorization"), None)
-        if header is None:
-            raise Unauthenticated(
-                "API_KEY_MISSING", "missing 'authorization: Bearer <api key>' metadata"
-            )
+        signed = header = None
+        for key, value in metadata:
+            if key == INTERNAL_IDENTITY_KEY:
+                signed = value
+            elif key == "authorization":
+                header = value
+        if signed is not None:
+            return self._internal(signed, peer)
+        if header is not None:
+            return self._api_key(header)
+        subjects = _subjects(peer() if peer is not None else {})
+        if subjects:
+            return self._certificate(subjects)
+        raise Unauthenticated(
+            "API_KEY_MISSING", "missing 'authorization: Bearer <api key>' metadata"
+        )
+
+    def _api_key(self, header: str | bytes) -> Identity:
         text = header.decode() if isinstance(header, bytes) else header
         scheme, _, token = text.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("API_KEY_MALFORMED", "authorization must be 'Bearer <api key>'")
-        tenant = self.keys.tenant_for(token.strip())
-        if tenant is None:
+        key_digest = digest(token)
+        tenant = self.keys.tenant_for(token)
+        if tenant is not None:
+            return Identity(tenant, "api_key", key_digest[:12])
+        entry = self.tenants.current().keys.get(key_digest)
+        if entry is None:
             raise Unauthenticated("API_KEY_INVALID", "the API key is not valid")
-        return Identity(tenant, "api_key", digest(token.strip())[:12])
+        if entry.revoked:
+            raise Unauthenticated(
+                "API_KEY_REVOKED", "the API key was revoked", metadata={"key_id": entry.id}
+            )
+        if entry.expires is not None and entry.expires <= time.time():
+            raise Unauthenticated(
+                "API_KEY_EXPIRED", "the API key has expired", metadata={"key_id": entry.id}
+            )
+        return Identity(entry.tenant, "api_key", entry.id or key_digest[:12])
+
+    def _certificate(self, subjects: Sequence[str]) -> Identity:
+        mapping = self.tenants.current().certificates
+        for subject in subjects:
+            tenant = mapping.get(subject)
+            if tenant is not None:
+                return Identity(tenant, "certificate", subject)
+        raise Unauthenticated(
+            "CERTIFICATE_NOT_MAPPED",
+            f"the client certificate ({subjects[0]}) is not mapped to a tenant; "
+            "present an API key or map the certificate in the tenants file",
+            metadata={"subject": subjects[0]},
+        )
+
+    def _internal(self, token: str | bytes, peer: AuthContext | None) -> Identity:
+        if self.internal is None:
+            raise Unauthenticated(
+                "INTERNAL_IDENTITY_UNTRUSTED",
+                "this service accepts no internal identities (no internal_secret is set)",
+            )
+        if self.internal_peers:
+            subjects = _subjects(peer() if peer is not None else {})
+            if not self.internal_peers.intersection(subjects):
+                raise Unauthenticated(
+                    "INTERNAL_PEER_UNTRUSTED",
+                    "internal identities are accepted only over mTLS from our services",
+                )
+        return self.internal.verify(token.decode() if isinstance(token, bytes) else token)
+
+
+def _subjects(context: Mapping[str, Sequence[bytes]]) -> list[str]:
+    """The verified client certificate's names: common name, then SANs."""
+    names = [
+        *context.get("x509_common_name", ()),
+        *context.get("x509_subject_alternative_name", ()),
+    ]
+    return [n.decode(errors="replace") for n in names]

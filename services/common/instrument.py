@@ -23,9 +23,10 @@ import grpc
 import structlog
 from google.protobuf.descriptor import ServiceDescriptor
 
-from codeact.errors import CodeActError, Internal, Unimplemented
+from codeact.errors import CodeActError, Internal, Unauthenticated, Unimplemented
 
-from .auth import Authenticator, current_credential, current_identity
+from .audit import AuditLog, current_request_id
+from .auth import Authenticator, Caller, current_caller
 from .metrics import Metrics
 from .status import to_grpc_status
 
@@ -36,10 +37,11 @@ log = structlog.get_logger("rpc")
 class _Call:
     """Book-keeping of one RPC."""
 
-    __slots__ = ("code", "metadata", "method", "request_id", "started", "tenant")
+    __slots__ = ("code", "context", "metadata", "method", "request_id", "started", "tenant")
 
     def __init__(self, method: str, context: grpc.aio.ServicerContext) -> None:
         self.method = method
+        self.context = context
         self.metadata: tuple[tuple[str, Any], ...] = tuple(context.invocation_metadata() or ())
         supplied = next((v for k, v in self.metadata if k == REQUEST_ID_KEY), "")
         text = supplied.decode() if isinstance(supplied, bytes) else str(supplied)
@@ -52,9 +54,12 @@ class _Call:
 class Instrumentation:
     """Wraps servicers so each RPC is authenticated, logged and measured."""
 
-    def __init__(self, authenticator: Authenticator, metrics: Metrics) -> None:
+    def __init__(
+        self, authenticator: Authenticator, metrics: Metrics, audit: AuditLog | None = None
+    ) -> None:
         self.authenticator = authenticator
         self.metrics = metrics
+        self.audit = audit
 
     def wrap(self, servicer: Any, descriptor: ServiceDescriptor) -> Any:
         """An object with the servicer's RPC methods, wrapped."""
@@ -99,11 +104,31 @@ class Instrumentation:
 
     def _begin(self, call: _Call) -> None:
         """Authenticate the caller."""
-        credential = next((v for k, v in call.metadata if k == "authorization"), None)
-        current_credential.set(credential if isinstance(credential, str) else None)
-        identity = self.authenticator.authenticate(call.method, call.metadata)
-        current_identity.set(identity)
+        current_request_id.set(call.request_id)
+        current_caller.set(None)
+        try:
+            identity = self.authenticator.authenticate(
+                call.method, call.metadata, call.context.auth_context
+            )
+        except Unauthenticated as exc:
+            if self.audit is not None:
+                self.audit.record(
+                    "auth.failed",
+                    "",
+                    method=call.method,
+                    reason=exc.reason,
+                    peer=call.context.peer(),
+                )
+            raise
         if identity is not None:
+            credential = next((v for k, v in call.metadata if k == "authorization"), None)
+            current_caller.set(
+                Caller(
+                    identity,
+                    credential if isinstance(credential, str) else None,
+                    self.authenticator.internal,
+                )
+            )
             call.tenant = identity.tenant
 
     async def _fail(

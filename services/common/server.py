@@ -14,6 +14,7 @@ import gc
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -22,10 +23,12 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
-from .auth import Authenticator, KeyRing
+from .audit import AuditLog, audit_log
+from .auth import Authenticator, InternalIdentity, KeyRing
 from .instrument import Instrumentation
 from .metrics import Metrics
 from .settings import ServerSettings
+from .tenants import tenants_source
 
 log = structlog.get_logger("server")
 HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"]
@@ -67,6 +70,8 @@ class Service:
     on_start: Callable[[], Awaitable[None]] | None = None
     on_stop: Callable[[], Awaitable[None]] | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # The audit log the service writes to (the chassis adds auth failures).
+    audit: AuditLog | None = None
 
     @property
     def full_names(self) -> list[str]:
@@ -79,9 +84,10 @@ def single_servicer(
     descriptor: ServiceDescriptor,
     servicer: Any,
     add_to_server: Callable[[Any, grpc.aio.Server], None],
+    audit: AuditLog | None = None,
 ) -> Service:
     """A Service made of one servicer and nothing to start or stop."""
-    return Service(name, [Handler(servicer, add_to_server, descriptor)], Metrics(name))
+    return Service(name, [Handler(servicer, add_to_server, descriptor)], Metrics(name), audit=audit)
 
 
 class Server:
@@ -95,8 +101,16 @@ class Server:
         self.reuse_port = reuse_port
         self.metrics = service.metrics
         keys = KeyRing.from_sources(settings.api_keys_file, settings.api_keys)
+        tenants = tenants_source(settings.tenants_file, settings.tenants_reload_interval)
+        self.audit = service.audit or audit_log(settings, service.name, tenants)
         self.authenticator = Authenticator(
-            keys, dev_mode=settings.dev_mode, public_reflection=settings.public_reflection
+            keys,
+            dev_mode=settings.dev_mode,
+            public_reflection=settings.public_reflection,
+            tenants=tenants if settings.tenants_file else None,
+            internal=internal_identity(settings),
+            internal_peers=settings.internal_peers,
+            certificates=settings.tls_require_client_cert,
         )
         self.health = health.aio.HealthServicer()
         self.port = 0
@@ -106,7 +120,7 @@ class Server:
 
     async def start(self) -> int:
         server = grpc.aio.server(options=server_options(self.settings, self.reuse_port))
-        instrument = Instrumentation(self.authenticator, self.metrics)
+        instrument = Instrumentation(self.authenticator, self.metrics, self.audit)
         names = [*self.service.full_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
         handlers = [
             *self.service.handlers,
@@ -120,7 +134,11 @@ class Server:
         for handler in handlers:
             handler.add_to_server(instrument.wrap(handler.servicer, handler.descriptor), server)
         address = f"{self.settings.host}:{self.settings.port}"
-        self.port = server.add_insecure_port(address)
+        credentials = server_credentials(self.settings)
+        if credentials is None:
+            self.port = server.add_insecure_port(address)
+        else:
+            self.port = server.add_secure_port(address, credentials)
         if self.service.on_start is not None:
             await self.service.on_start()
         await server.start()
@@ -143,6 +161,9 @@ class Server:
             address=f"{self.settings.host}:{self.port}",
             metrics_port=self.metrics_port or None,
             auth="dev" if self.settings.dev_mode else "api_key",
+            tls=("mtls" if self.settings.tls_require_client_cert else "tls")
+            if self.settings.tls_cert_file
+            else "off",
         )
         return self.port
 
@@ -160,11 +181,43 @@ class Server:
         if self.service.on_stop is not None:
             await self.service.on_stop()
         self.metrics.stop_http()
+        self.audit.close()
         log.info("server.stopped", service=self.service.name)
 
     async def wait(self) -> None:
         if self._server is not None:
             await self._server.wait_for_termination()
+
+
+def server_credentials(settings: ServerSettings) -> grpc.ServerCredentials | None:
+    """TLS for the listening port, mutual when the settings require it."""
+    if not settings.tls_cert_file and not settings.tls_key_file:
+        if settings.tls_require_client_cert:
+            raise ValueError("tls_require_client_cert needs tls_cert_file and tls_key_file")
+        return None
+    if not (settings.tls_cert_file and settings.tls_key_file):
+        raise ValueError("TLS needs both tls_cert_file and tls_key_file")
+    if settings.tls_require_client_cert and not settings.tls_ca_file:
+        raise ValueError("tls_require_client_cert needs tls_ca_file to verify clients")
+    try:
+        pair = (Path(settings.tls_key_file).read_bytes(), Path(settings.tls_cert_file).read_bytes())
+        ca = Path(settings.tls_ca_file).read_bytes() if settings.tls_require_client_cert else None
+    except OSError as exc:
+        raise ValueError(f"TLS files: {exc}") from None
+    return grpc.ssl_server_credentials(
+        [pair], root_certificates=ca, require_client_auth=settings.tls_require_client_cert
+    )
+
+
+def internal_identity(settings: ServerSettings) -> InternalIdentity | None:
+    """The signer of internal identities, if the services share a secret."""
+    secret = settings.internal_secret
+    if settings.internal_secret_file:
+        try:
+            secret = Path(settings.internal_secret_file).read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"internal_secret_file: {exc}") from None
+    return InternalIdentity(secret.encode()) if secret else None
 
 
 @contextlib.asynccontextmanager

@@ -48,8 +48,33 @@ class ServerSettings:
     api_keys: str = ""
     # Server reflection answers without a key (it only describes the contracts).
     public_reflection: bool = True
-    # Per-tenant configuration (services/common/tenants.py describes it).
+    # Per-tenant configuration (services/common/tenants.py describes it),
+    # checked for changes at most this often (seconds).
     tenants_file: str = ""
+    tenants_reload_interval: float = 1.0
+    # TLS: this server's certificate and key (PEM). They also serve as the
+    # client certificate on calls to other services.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # The CA that signs client certificates (mTLS) and, on calls to other
+    # services, their server certificates.
+    tls_ca_file: str = ""
+    # Mutual TLS: every client must present a certificate signed by tls_ca_file.
+    tls_require_client_cert: bool = False
+    # Name to expect in other services' certificates when their targets are
+    # addresses (e.g. "codeact-services").
+    tls_server_name: str = ""
+    # Shared by our services to sign the identity they forward downstream
+    # (at least 16 bytes); a file holding it, or the value itself.
+    internal_secret_file: str = ""
+    internal_secret: str = ""
+    # Certificate subjects allowed to present internal identities (mTLS only);
+    # empty accepts any caller that holds the secret.
+    internal_peers: tuple[str, ...] = ()
+    # Audit events (JSON lines): a file path, or "" for the log stream.
+    audit_file: str = ""
+    # Put the source of every cell in the audit log (tenants can override).
+    audit_cell_content: bool = False
     log_level: str = "info"
     # "json" or "console".
     log_format: str = "json"

@@ -1,4 +1,5 @@
-"""CodeActError -> google.rpc.Status with one ErrorInfo (and BadRequest)."""
+"""CodeActError -> google.rpc.Status with one ErrorInfo (and BadRequest,
+QuotaFailure, RetryInfo when the error carries them)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,20 @@ def to_rpc_status(err: CodeActError) -> status_pb2.Status:
             ]
         )
         details.append(_pack(bad))
+    if err.quota_violations:
+        quota = error_details_pb2.QuotaFailure(
+            violations=[
+                error_details_pb2.QuotaFailure.Violation(
+                    subject=v.subject, description=v.description
+                )
+                for v in err.quota_violations
+            ]
+        )
+        details.append(_pack(quota))
+    if err.retry_after is not None:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromMilliseconds(max(0, round(err.retry_after * 1000)))
+        details.append(_pack(retry))
     return status_pb2.Status(code=number, message=err.message, details=details)
 
 

@@ -11,11 +11,14 @@ from sandbox.factory import JailFactory
 from sandbox.limits import FIELDS as LIMIT_FIELDS
 from sandbox.pool import WarmPool
 from sandbox.sessions import SessionRegistry, TenantLimits
+from services.common.audit import audit_log
 from services.common.cli import run
+from services.common.rates import TokenBuckets
 from services.common.server import Service, single_servicer
-from services.common.tenants import TenantDirectory
+from services.common.tenants import TenantDirectory, TenantsSource, tenants_source
 
 from .metrics import ExecutorCollector
+from .quotas import ExecutionRate
 from .server import DESCRIPTOR, ExecutorServicer
 from .settings import ExecutorSettings
 
@@ -24,17 +27,29 @@ def build_service(settings: ExecutorSettings) -> Service:
     """The executor as a chassis Service (used by main and by tests)."""
     factory = JailFactory(settings.sandbox_config())
     pool = WarmPool(factory, settings.pool_size, settings.pool_parallel_starts)
-    tenants = TenantDirectory.from_file(settings.tenants_file) if settings.tenants_file else None
+    tenants = tenants_source(settings.tenants_file, settings.tenants_reload_interval)
+    tenants.validate_with(check_ceilings)
     registry = SessionRegistry(
         factory,
         settings.registry_limits(),
         factory.config.instance,
         pool=pool,
-        tenant_limits=tenant_limits(settings, tenants) if tenants else None,
+        tenant_limits=tenant_limits(settings, tenants),
     )
-    servicer = ExecutorServicer(registry, factory.config.instance)
+    rate = ExecutionRate(
+        settings.executions_per_minute, settings.execution_burst, tenants, TokenBuckets()
+    )
+    audit = audit_log(settings, "executor", tenants)
+    registry.on_reaped = lambda session: audit.record(
+        "session.deleted", session.tenant, session_id=session.id, cause="idle"
+    )
+    servicer = ExecutorServicer(registry, factory.config.instance, rate, audit)
     service = single_servicer(
-        "executor", DESCRIPTOR, servicer, executor_pb2_grpc.add_ExecutorServiceServicer_to_server
+        "executor",
+        DESCRIPTOR,
+        servicer,
+        executor_pb2_grpc.add_ExecutorServiceServicer_to_server,
+        audit,
     )
     service.metrics.registry.register(ExecutorCollector(registry, pool))
 
@@ -63,17 +78,21 @@ def raise_open_files_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-def tenant_limits(
-    settings: ExecutorSettings, tenants: TenantDirectory
-) -> Callable[[str], TenantLimits]:
-    """Each tenant's ceilings (never above the server's) and session count."""
+def check_ceilings(tenants: TenantDirectory) -> None:
     for name, config in tenants.tenants.items():
         unknown = set(config.ceilings) - set(LIMIT_FIELDS)
         if unknown:
             raise ValueError(f"tenant {name!r}: unknown ceilings {sorted(unknown)}")
 
+
+def tenant_limits(
+    settings: ExecutorSettings, tenants: TenantsSource
+) -> Callable[[str], TenantLimits]:
+    """Each tenant's ceilings (never above the server's) and session count,
+    from the tenants file as it is now."""
+
     def limits(tenant: str) -> TenantLimits:
-        config = tenants.get(tenant)
+        config = tenants.current().get(tenant)
         max_sessions = config.max_sessions
         return TenantLimits(
             ceilings=settings.ceilings.capped_by(config.ceilings),

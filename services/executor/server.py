@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,10 +12,12 @@ import grpc
 from codeact.errors import invalid
 from codeact.v1 import common_pb2, executor_pb2, executor_pb2_grpc
 from sandbox.sessions import SessionRegistry
+from services.common.audit import AuditLog
 from services.common.auth import identity
 from services.common.paging import paginate
 
 from . import convert
+from .quotas import ExecutionRate
 
 DESCRIPTOR = executor_pb2.DESCRIPTOR.services_by_name["ExecutorService"]
 LANGUAGES = {
@@ -37,9 +40,13 @@ def _checkpoint_id(request: Any) -> str:
 
 
 class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
-    def __init__(self, registry: SessionRegistry, instance: str) -> None:
+    def __init__(
+        self, registry: SessionRegistry, instance: str, rate: ExecutionRate, audit: AuditLog
+    ) -> None:
         self.registry = registry
         self.instance = instance
+        self.rate = rate
+        self.audit = audit
 
     def _message(self, session: object) -> executor_pb2.Session:
         return convert.session_message(session, self.instance)  # type: ignore[arg-type]
@@ -49,6 +56,9 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
     ) -> executor_pb2.CreateSessionResponse:
         session = await self.registry.create(
             identity().tenant, convert.requested_limits(request.limits), dict(request.labels)
+        )
+        self.audit.record(
+            "session.created", session_id=session.id, limits=dataclasses.asdict(session.limits)
         )
         return executor_pb2.CreateSessionResponse(session=self._message(session), warm=session.warm)
 
@@ -70,7 +80,9 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
     async def DeleteSession(
         self, request: executor_pb2.DeleteSessionRequest, context: grpc.aio.ServicerContext
     ) -> executor_pb2.DeleteSessionResponse:
-        await self.registry.delete(identity().tenant, _session_id(request.session_id))
+        session_id = _session_id(request.session_id)
+        await self.registry.delete(identity().tenant, session_id)
+        self.audit.record("session.deleted", session_id=session_id)
         return executor_pb2.DeleteSessionResponse()
 
     async def RestartSession(
@@ -88,6 +100,9 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         if language is None:
             raise invalid("language", f"unknown language {request.language}")
         timeout = convert.seconds(request.timeout) if request.HasField("timeout") else None
+        self.registry.get(tenant, session_id)  # another tenant's session: NOT_FOUND first
+        self.rate.take(tenant)
+        self.audit.cell(tenant, session_id, request.code, language)
         async for event in self.registry.execute(
             tenant, session_id, request.code, timeout, language, request.rollback_on_error
         ):

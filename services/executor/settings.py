@@ -49,6 +49,11 @@ class ExecutorSettings(ServerSettings):
     pool_parallel_starts: int = 2
     max_sessions: int = 1000
     max_sessions_per_tenant: int = 100
+    # Cells a tenant may run a minute (0: no limit), as a token bucket holding
+    # execution_burst of them (0: ten seconds' worth). The tenants file can
+    # set both per tenant.
+    executions_per_minute: float = 0.0
+    execution_burst: int = 0
     max_code_bytes: int = 1 << 20
     # A killed interpreter (timeout, OOM, crash) is replaced at once; without
     # this the session stays DEAD until RestartSession.

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from codeact.v1 import memory_pb2, memory_pb2_grpc
+from services.common.audit import audit_log
 from services.common.cli import run
 from services.common.server import Service, single_servicer
+from services.common.tenants import TenantsSource, tenants_source
 
-from .core import Memory, MemoryLimits
+from .core import Memory, MemoryLimits, StorageQuota
 from .server import DESCRIPTOR, MemoryServicer
 from .settings import MemorySettings
 from .store import open_store
@@ -37,7 +40,26 @@ def default_condenser(settings: MemorySettings) -> memory_pb2.CondenserSpec:
     )
 
 
+def storage_quotas(
+    settings: MemorySettings, tenants: TenantsSource
+) -> Callable[[str], StorageQuota]:
+    """Each tenant's storage quota: its own from the tenants file, else the server's."""
+
+    def quota(tenant: str) -> StorageQuota:
+        config = tenants.current().get(tenant)
+        conversations, size = config.max_conversations, config.max_storage_bytes
+        if conversations is None:
+            conversations = settings.max_conversations_per_tenant or None
+        if size is None:
+            size = settings.max_storage_bytes_per_tenant or None
+        return StorageQuota(conversations, size)
+
+    return quota
+
+
 def build_service(settings: MemorySettings) -> Service:
+    tenants = tenants_source(settings.tenants_file, settings.tenants_reload_interval)
+    audit = audit_log(settings, "memory", tenants)
     summarizer = (
         PlannerSummarizer(settings.planner_target, settings) if settings.planner_target else None
     )
@@ -47,12 +69,14 @@ def build_service(settings: MemorySettings) -> Service:
         MemoryLimits(max_event_bytes=settings.max_event_bytes, default_ttl=settings.default_ttl),
         default_condenser(settings),
         summarizer,
+        storage_quotas(settings, tenants),
     )
     service = single_servicer(
         "memory",
         DESCRIPTOR,
-        MemoryServicer(memory),
+        MemoryServicer(memory, audit),
         memory_pb2_grpc.add_MemoryServiceServicer_to_server,
+        audit,
     )
 
     async def on_start() -> None:

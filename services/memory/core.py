@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from codeact.errors import NotFound, Unavailable, invalid
+from codeact.errors import NotFound, Unavailable, invalid, quota_exceeded
 from codeact.v1 import common_pb2, events_pb2, memory_pb2
 from services.common import transcript
 
@@ -62,6 +62,14 @@ def sequence_of(event_id: str) -> int:
     return int(event_id[3:])
 
 
+@dataclass(frozen=True)
+class StorageQuota:
+    """What one tenant may keep; None is no limit."""
+
+    max_conversations: int | None = None
+    max_storage_bytes: int | None = None
+
+
 class Memory:
     def __init__(
         self,
@@ -70,8 +78,10 @@ class Memory:
         limits: MemoryLimits | None = None,
         default_condenser: memory_pb2.CondenserSpec | None = None,
         summarizer: Summarizer | None = None,
+        quotas: Callable[[str], StorageQuota] | None = None,
     ) -> None:
         self.store = store
+        self.quotas = quotas or (lambda tenant: StorageQuota())
         self.count_tokens = count_tokens
         self.limits = limits or MemoryLimits()
         self.default_condenser = default_condenser or memory_pb2.CondenserSpec(
@@ -95,6 +105,17 @@ class Memory:
     ) -> ConversationRow:
         if ttl is not None and not 0 <= ttl <= self.limits.max_ttl:
             raise invalid("ttl", f"must be between 0 and {self.limits.max_ttl:g} seconds")
+        quota = self.quotas(tenant)
+        if quota.max_conversations is not None:
+            count, _ = await self._run(self.store.usage, tenant)
+            if count >= quota.max_conversations:
+                raise quota_exceeded(
+                    "CONVERSATION_QUOTA_EXCEEDED",
+                    f"the tenant keeps at most {quota.max_conversations} conversations; "
+                    "delete one first",
+                    f"tenant:{tenant}",
+                    quota.max_conversations,
+                )
         now = time.time()
         row = ConversationRow(
             id=f"conv-{secrets.token_hex(10)}",
@@ -178,6 +199,18 @@ class Memory:
         pending = [
             self._pending(conversation_id, f"{field}[{i}]", e, now) for i, e in enumerate(events)
         ]
+        quota = self.quotas(tenant)
+        if quota.max_storage_bytes is not None:
+            _, used = await self._run(self.store.usage, tenant)
+            incoming = sum(e.ByteSize() for e in events)
+            if used + incoming > quota.max_storage_bytes:
+                raise quota_exceeded(
+                    "STORAGE_QUOTA_EXCEEDED",
+                    f"the tenant's conversations hold {used} bytes; {incoming} more would pass "
+                    f"its quota of {quota.max_storage_bytes}; delete a conversation first",
+                    f"tenant:{tenant}",
+                    quota.max_storage_bytes,
+                )
         stored = await self._run(self.store.append, tenant, conversation_id, pending, now)
         if stored is None:
             raise NotFound(

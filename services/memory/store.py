@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS conversations (
     labels TEXT NOT NULL,
     next_seq BIGINT NOT NULL,
     token_count BIGINT NOT NULL,
-    event_count BIGINT NOT NULL
+    event_count BIGINT NOT NULL,
+    byte_count BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS conversations_by_tenant ON conversations (tenant, created, id);
 CREATE TABLE IF NOT EXISTS events (
@@ -65,6 +66,8 @@ class ConversationRow:
     next_seq: int = 1
     token_count: int = 0
     event_count: int = 0
+    # Stored bytes of the events (counts against the tenant's storage quota).
+    byte_count: int = 0
 
     @property
     def expires(self) -> float | None:
@@ -82,12 +85,14 @@ class NewEvent:
     build: Any  # Callable[[int], bytes]
 
 
-_CONV_COLUMNS = "id, tenant, created, updated, ttl, labels, next_seq, token_count, event_count"
+_CONV_COLUMNS = (
+    "id, tenant, created, updated, ttl, labels, next_seq, token_count, event_count, byte_count"
+)
 
 
 def _conversation(row: Sequence[Any]) -> ConversationRow:
     return ConversationRow(
-        row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8]
+        row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6], row[7], row[8], row[9]
     )
 
 
@@ -110,12 +115,29 @@ class Store:
             for statement in SCHEMA.format(blob=self.blob).split(";"):
                 if statement.strip():
                     db.execute(statement)
+            self._migrate(db)
+
+    def _migrate(self, db: Any) -> None:
+        """Bring a database made by an older version up to the schema."""
+        db.execute(
+            "ALTER TABLE conversations ADD COLUMN IF NOT EXISTS "
+            "byte_count BIGINT NOT NULL DEFAULT 0"
+        )
+
+    def usage(self, tenant: str) -> tuple[int, int]:
+        """The tenant's conversations and their stored bytes."""
+        with self._transaction(write=False) as db:
+            count, total = db.execute(
+                self._sql("SELECT COUNT(*), SUM(byte_count) FROM conversations WHERE tenant = ?"),
+                (tenant,),
+            ).fetchone()
+        return int(count), int(total or 0)
 
     def create_conversation(self, row: ConversationRow) -> None:
         with self._transaction(write=True) as db:
             db.execute(
                 self._sql(
-                    f"INSERT INTO conversations ({_CONV_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
+                    f"INSERT INTO conversations ({_CONV_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
                 ),
                 (
                     row.id,
@@ -127,6 +149,7 @@ class Store:
                     row.next_seq,
                     row.token_count,
                     row.event_count,
+                    row.byte_count,
                 ),
             )
 
@@ -178,7 +201,7 @@ class Store:
                 return None
             next_seq = found[0]
             stored: list[bytes] = []
-            added_tokens = added_events = 0
+            added_tokens = added_events = added_bytes = 0
             for event in events:
                 if event.idempotency_key is not None:
                     existing = db.execute(
@@ -211,12 +234,14 @@ class Store:
                 next_seq += 1
                 added_tokens += event.token_count
                 added_events += 1
+                added_bytes += len(payload)
             db.execute(
                 self._sql(
                     "UPDATE conversations SET next_seq = ?, updated = ?, "
-                    "token_count = token_count + ?, event_count = event_count + ? WHERE id = ?"
+                    "token_count = token_count + ?, event_count = event_count + ?, "
+                    "byte_count = byte_count + ? WHERE id = ?"
                 ),
-                (next_seq, now, added_tokens, added_events, conversation_id),
+                (next_seq, now, added_tokens, added_events, added_bytes, conversation_id),
             )
         return stored
 
@@ -300,6 +325,11 @@ class SQLiteStore(Store):
         self.connection.execute(f"PRAGMA synchronous={synchronous}")
         self._lock = threading.Lock()
         self.initialize()
+
+    def _migrate(self, db: Any) -> None:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(conversations)")}
+        if "byte_count" not in columns:
+            db.execute("ALTER TABLE conversations ADD COLUMN byte_count BIGINT NOT NULL DEFAULT 0")
 
     @contextlib.contextmanager
     def _transaction(self, write: bool) -> Iterator[Any]:

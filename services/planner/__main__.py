@@ -7,7 +7,7 @@ from pathlib import Path
 from codeact.v1 import planner_pb2_grpc
 from services.common.cli import run
 from services.common.server import Service, single_servicer
-from services.common.tenants import TenantDirectory
+from services.common.tenants import tenants_source
 
 from .endpoints import Endpoints
 from .planning import Planner
@@ -19,11 +19,7 @@ from .settings import PlannerSettings
 def build_service(settings: PlannerSettings) -> Service:
     if settings.llm_mode not in ("tool_calling", "text"):
         raise ValueError("llm_mode must be tool_calling or text")
-    tenants = (
-        TenantDirectory.from_file(settings.tenants_file)
-        if settings.tenants_file
-        else TenantDirectory()
-    )
+    tenants = tenants_source(settings.tenants_file, settings.tenants_reload_interval)
     endpoints = Endpoints(settings, tenants)
     library = PromptLibrary(Path(settings.prompts_dir) if settings.prompts_dir else BUILTIN_DIR)
     service = single_servicer(

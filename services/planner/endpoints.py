@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 
 from codeact.errors import FailedPrecondition
-from services.common.tenants import TenantDirectory
+from services.common.tenants import TenantsSource
 
 from .llm import LLMClient
 from .settings import PlannerSettings
@@ -29,13 +29,13 @@ class Endpoint:
 
 
 class Endpoints:
-    def __init__(self, settings: PlannerSettings, tenants: TenantDirectory) -> None:
+    def __init__(self, settings: PlannerSettings, tenants: TenantsSource) -> None:
         self.settings = settings
         self.tenants = tenants
         self._clients: dict[tuple[str, str], LLMClient] = {}
 
     def for_tenant(self, tenant: str) -> Endpoint:
-        own = self.tenants.get(tenant).model
+        own = self.tenants.current().get(tenant).model
         settings = self.settings
         base_url = own.get("base_url") or settings.llm_base_url
         if not base_url and os.environ.get("OPENAI_API_KEY"):

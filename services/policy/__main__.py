@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from codeact.v1 import policy_pb2_grpc
 from sandbox.factory import DEV_ENV_DIR
 from sandbox.runtime import describe
+from services.common.audit import audit_log
 from services.common.cli import run
 from services.common.server import Service, single_servicer
-from services.common.tenants import TenantDirectory
+from services.common.tenants import TenantDirectory, TenantsSource, tenants_source
 
 from .checker import Checker
 from .modules import ModuleIndex
-from .profiles import BUILTIN_DIR, ProfileCatalog, from_table, load_directory
+from .profiles import BUILTIN_DIR, PolicyProfile, ProfileCatalog, from_table, load_directory
 from .server import DESCRIPTOR, PolicyServicer
 from .settings import PolicySettings
 
@@ -29,31 +31,57 @@ def module_index(settings: PolicySettings) -> ModuleIndex:
     )
 
 
-def profile_catalog(settings: PolicySettings) -> ProfileCatalog:
+def profile_catalog(settings: PolicySettings, tenants: TenantsSource) -> ProfileCatalog:
     builtin = load_directory(BUILTIN_DIR)
     if settings.profiles_dir:
         builtin.update(load_directory(Path(settings.profiles_dir)))
-    by_tenant = {}
-    if settings.tenants_file:
-        for tenant, config in TenantDirectory.from_file(settings.tenants_file).tenants.items():
-            by_tenant[tenant] = {
+    if settings.default_profile not in builtin:
+        raise ValueError(f"default_profile {settings.default_profile!r} is not a known profile")
+    return ProfileCatalog(builtin, tenant_profiles(tenants))
+
+
+TenantProfiles = dict[str, dict[str, PolicyProfile]]
+
+
+def tenant_profiles(tenants: TenantsSource) -> Callable[[], TenantProfiles]:
+    """Each tenant's own profiles, parsed again when the tenants file changes
+    (a file whose profiles do not parse is refused, and the last good stays)."""
+
+    def parse(directory: TenantDirectory) -> TenantProfiles:
+        return {
+            tenant: {
                 name: from_table(name, table, f"tenants.{tenant}.policy_profiles.{name}")
                 for name, table in config.policy_profiles.items()
             }
-    if settings.default_profile not in builtin:
-        raise ValueError(f"default_profile {settings.default_profile!r} is not a known profile")
-    return ProfileCatalog(builtin, by_tenant)
+            for tenant, config in directory.tenants.items()
+        }
+
+    tenants.validate_with(parse)
+    parsed: dict[int, TenantProfiles] = {}
+
+    def current() -> TenantProfiles:
+        directory = tenants.current()
+        key = id(directory)
+        if key not in parsed:
+            parsed.clear()
+            parsed[key] = parse(directory)
+        return parsed[key]
+
+    return current
 
 
 def build_service(settings: PolicySettings) -> Service:
+    tenants = tenants_source(settings.tenants_file, settings.tenants_reload_interval)
+    audit = audit_log(settings, "policy", tenants)
     servicer = PolicyServicer(
         Checker(module_index(settings)),
-        profile_catalog(settings),
+        profile_catalog(settings, tenants),
         settings.default_profile,
         settings.max_code_bytes,
+        audit,
     )
     return single_servicer(
-        "policy", DESCRIPTOR, servicer, policy_pb2_grpc.add_PolicyServiceServicer_to_server
+        "policy", DESCRIPTOR, servicer, policy_pb2_grpc.add_PolicyServiceServicer_to_server, audit
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,13 +131,17 @@ class ProfileCatalog:
     def __init__(
         self,
         builtin: Mapping[str, PolicyProfile],
-        by_tenant: Mapping[str, Mapping[str, PolicyProfile]] | None = None,
+        by_tenant: Mapping[str, Mapping[str, PolicyProfile]]
+        | Callable[[], Mapping[str, Mapping[str, PolicyProfile]]]
+        | None = None,
     ) -> None:
         self.builtin = dict(builtin)
-        self.by_tenant = {t: dict(p) for t, p in (by_tenant or {}).items()}
+        # A mapping, or a function giving the current one (a reloaded tenants file).
+        self._by_tenant = by_tenant or {}
 
     def visible(self, tenant: str) -> dict[str, PolicyProfile]:
-        return {**self.builtin, **self.by_tenant.get(tenant, {})}
+        by_tenant = self._by_tenant() if callable(self._by_tenant) else self._by_tenant
+        return {**self.builtin, **by_tenant.get(tenant, {})}
 
     def get(self, tenant: str, name: str) -> PolicyProfile:
         visible = self.visible(tenant)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import grpc
 
 from codeact.errors import invalid
 from codeact.v1 import common_pb2, policy_pb2, policy_pb2_grpc
+from services.common.audit import AuditLog
 from services.common.auth import identity
 
 from . import convert
 from .checker import Checker, CheckResult, Decision
 from .profiles import PolicyProfile, ProfileCatalog
-from .rules import RULES
+from .rules import RULES, Severity
 from .scanner import Finding
 
 DESCRIPTOR = policy_pb2.DESCRIPTOR.services_by_name["PolicyService"]
@@ -23,12 +25,18 @@ INLINE_CHECK_BYTES = 64 * 1024
 
 class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
     def __init__(
-        self, checker: Checker, catalog: ProfileCatalog, default_profile: str, max_code_bytes: int
+        self,
+        checker: Checker,
+        catalog: ProfileCatalog,
+        default_profile: str,
+        max_code_bytes: int,
+        audit: AuditLog | None = None,
     ) -> None:
         self.checker = checker
         self.catalog = catalog
         self.default_profile = default_profile
         self.max_code_bytes = max_code_bytes
+        self.audit = audit
 
     def _profile(self, tenant: str, request: policy_pb2.CheckCodeRequest) -> PolicyProfile:
         which = request.WhichOneof("profile")
@@ -60,6 +68,16 @@ class PolicyServicer(policy_pb2_grpc.PolicyServiceServicer):
             result = await asyncio.to_thread(self.checker.check, code, profile, extra)
         else:
             result = self.checker.check(code, profile, extra)
+        if result.decision is Decision.DENY and self.audit is not None:
+            data = code.encode("utf-8", errors="surrogatepass")
+            self.audit.record(
+                "policy.denied",
+                tenant,
+                profile=result.profile_name,
+                code_sha256=hashlib.sha256(data).hexdigest(),
+                code_bytes=len(data),
+                rules=sorted({f.rule_id for f in result.findings if f.severity is Severity.ERROR}),
+            )
         return convert.result_message(result)
 
     async def ListProfiles(

@@ -2,9 +2,9 @@
 
 Servers raise these from their cores; the chassis turns them into a
 `google.rpc.Status` with one `ErrorInfo` (and a `BadRequest` for field
-violations). The client turns such a status back into the same class, so
-`except codeact.errors.NotFound` works on both sides of the wire. Nothing
-here imports gRPC.
+violations, a `QuotaFailure` and a `RetryInfo` for quotas). The client turns
+such a status back into the same class, so `except codeact.errors.NotFound`
+works on both sides of the wire. Nothing here imports gRPC.
 """
 
 from __future__ import annotations
@@ -24,8 +24,17 @@ class FieldViolation:
     description: str
 
 
+@dataclass(frozen=True)
+class QuotaViolation:
+    """One exhausted quota, as in google.rpc.QuotaFailure."""
+
+    subject: str
+    description: str
+
+
 class CodeActError(Exception):
-    """Base error: a gRPC status code name, a reason, metadata, violations."""
+    """Base error: a gRPC status code name, a reason, metadata, violations
+    and, for quotas, what ran out and when to try again."""
 
     code: ClassVar[str] = "UNKNOWN"
 
@@ -36,12 +45,17 @@ class CodeActError(Exception):
         *,
         metadata: Mapping[str, object] | None = None,
         field_violations: Iterable[FieldViolation] = (),
+        quota_violations: Iterable[QuotaViolation] = (),
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.metadata: dict[str, str] = {k: str(v) for k, v in (metadata or {}).items()}
         self.field_violations = tuple(field_violations)
+        self.quota_violations = tuple(quota_violations)
+        # Seconds after which a retry may succeed (google.rpc.RetryInfo).
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return f"{self.code} {self.reason}: {self.message}"
@@ -131,4 +145,27 @@ def invalid(field: str, description: str, reason: str = "INVALID_ARGUMENT") -> I
         f"{field}: {description}",
         metadata={"field": field},
         field_violations=[FieldViolation(field, description)],
+    )
+
+
+# What a count-type quota suggests as a retry delay: the count only drops when
+# the caller (or an idle reaper) ends something, so retrying at once is pointless.
+COUNT_QUOTA_RETRY = 5.0
+
+
+def quota_exceeded(
+    reason: str,
+    message: str,
+    subject: str,
+    limit: float,
+    retry_after: float = COUNT_QUOTA_RETRY,
+) -> ResourceExhausted:
+    """RESOURCE_EXHAUSTED with a QuotaFailure naming the subject (for example
+    `tenant:acme`) and a RetryInfo."""
+    return ResourceExhausted(
+        reason,
+        message,
+        metadata={"limit": limit, "subject": subject},
+        quota_violations=[QuotaViolation(subject, message)],
+        retry_after=retry_after,
     )
