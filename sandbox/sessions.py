@@ -150,10 +150,15 @@ class SessionRegistry:
         tenant: str,
         requested: Mapping[str, float] | None = None,
         labels: Mapping[str, str] | None = None,
+        fit_to_ceilings: bool = False,
     ) -> Session:
         allowed = self.limits_for(tenant)
-        defaults = self.defaults.capped_by(dataclasses.asdict(allowed.ceilings))
-        limits = limits_mod.resolve(requested or {}, defaults, allowed.ceilings)
+        ceilings = dataclasses.asdict(allowed.ceilings)
+        defaults = self.defaults.capped_by(ceilings)
+        requested = dict(requested or {})
+        if fit_to_ceilings:
+            requested = {k: min(v, ceilings.get(k, v)) for k, v in requested.items()}
+        limits = limits_mod.resolve(requested, defaults, allowed.ceilings)
         clean_labels = _check_labels(labels or {})
         if len(self._sessions) + sum(self._pending.values()) >= self.quotas.max_sessions:
             raise quota_exceeded(

@@ -66,7 +66,10 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
                 deadline,
             )
         session_id = AgentSessions.new_id()
-        executor_session = await self._sandbox(session_id, profile, deadline)
+        # Limits from a profile fit the tenant's ceilings; limits the caller
+        # asked for are checked as asked.
+        fit = override is None or not override.HasField("sandbox_limits")
+        executor_session = await self._sandbox(session_id, profile, deadline, fit)
         try:
             created: memory_pb2.CreateConversationResponse = await down.call(
                 down.memory.CreateConversation,
@@ -109,14 +112,20 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         return agent_pb2.CreateAgentSessionResponse(session=record.message())
 
     async def _sandbox(
-        self, session_id: str, profile: agent_pb2.AgentProfile, deadline: Deadline
+        self,
+        session_id: str,
+        profile: agent_pb2.AgentProfile,
+        deadline: Deadline,
+        fit: bool = True,
     ) -> str:
         limits = profile.sandbox_limits
         if profile.step_timeout.ToNanoseconds() > limits.cell_timeout.ToNanoseconds():
             limits.cell_timeout.CopyFrom(profile.step_timeout)
         reply: executor_pb2.CreateSessionResponse = await self.downstream.call(
             self.downstream.executor.CreateSession,
-            executor_pb2.CreateSessionRequest(limits=limits, labels={"agent_session": session_id}),
+            executor_pb2.CreateSessionRequest(
+                limits=limits, labels={"agent_session": session_id}, fit_to_ceilings=fit
+            ),
             deadline,
         )
         return reply.session.id

@@ -45,6 +45,11 @@ def server_options(settings: ServerSettings, reuse_port: bool = False) -> list[t
         ("grpc.http2.max_pings_without_data", 0),
         # Clients ping every 30 s by default; allow down to 10 s.
         ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+        # And never answer a ping "too soon" with GOAWAY: the Python client's
+        # BDP pings land next to its keepalive pings, and the strikes cut a
+        # quiet call (a long cell, a slow model) with UNAVAILABLE "Too many
+        # pings". Answering a ping costs next to nothing.
+        ("grpc.http2.max_ping_strikes", 0),
         # A second server on a taken port must fail, not share it (unless the
         # service runs several worker processes on purpose).
         ("grpc.so_reuseport", int(reuse_port)),

@@ -31,8 +31,8 @@
 
 A tenant without a table gets the server's defaults. Unknown keys are
 refused, so a typo cannot silently lift a limit. The file is re-read when it
-changes; a change that does not parse (or that a service's validator
-refuses) is logged and the last good configuration stays in force.
+changes; a change that does not parse is logged and the last good
+configuration stays in force.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import os
 import threading
 import time
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,10 +127,30 @@ class TenantDirectory:
         unknown = set(data) - {"tenants"}
         if unknown:
             raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)}")
-        return cls({name: _tenant(name, table) for name, table in data.get("tenants", {}).items()})
+        directory = cls(
+            {name: _tenant(name, table) for name, table in data.get("tenants", {}).items()}
+        )
+        _check_for_services(directory)
+        return directory
 
 
-Validator = Callable[[TenantDirectory], object]
+def _check_for_services(directory: TenantDirectory) -> None:
+    """What only a service can judge (sandbox limit names, policy profiles),
+    checked here so that every service refuses the same files and all of
+    them run on the same configuration."""
+    from codeact.errors import CodeActError
+    from sandbox.limits import FIELDS
+    from services.policy.profiles import from_table
+
+    for name, config in directory.tenants.items():
+        unknown = set(config.ceilings) - set(FIELDS)
+        if unknown:
+            raise ValueError(f"tenant {name!r}: unknown ceilings {sorted(unknown)}")
+        for profile, table in config.policy_profiles.items():
+            try:
+                from_table(profile, table, f"tenants.{name}.policy_profiles.{profile}")
+            except CodeActError as exc:
+                raise ValueError(exc.message) from None
 
 
 class TenantsSource:
@@ -140,7 +160,6 @@ class TenantsSource:
     def __init__(self, path: str | Path | None, interval: float = 1.0) -> None:
         self.path = Path(path) if path else None
         self.interval = interval
-        self._validators: list[Validator] = []
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int] | None = None
         self._checked = time.monotonic()
@@ -149,12 +168,6 @@ class TenantsSource:
         if self.path is not None:
             self._stamp = _stamp(self.path)
             self._current = TenantDirectory.from_file(self.path)
-
-    def validate_with(self, validator: Validator) -> None:
-        """Run validator on the current file now (raising) and on every reload
-        (refusing the new file)."""
-        validator(self._current)
-        self._validators.append(validator)
 
     def current(self) -> TenantDirectory:
         if self.path is None or time.monotonic() - self._checked < self.interval:
@@ -175,8 +188,6 @@ class TenantsSource:
         assert self.path is not None
         try:
             directory = TenantDirectory.from_file(self.path)
-            for validator in self._validators:
-                validator(directory)
         except (OSError, ValueError, tomllib.TOMLDecodeError) as exc:
             log.error("tenants.reload_refused", path=str(self.path), error=str(exc))
             return

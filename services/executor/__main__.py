@@ -8,14 +8,13 @@ from collections.abc import Callable
 
 from codeact.v1 import executor_pb2_grpc
 from sandbox.factory import JailFactory
-from sandbox.limits import FIELDS as LIMIT_FIELDS
 from sandbox.pool import WarmPool
 from sandbox.sessions import SessionRegistry, TenantLimits
 from services.common.audit import audit_log
 from services.common.cli import run
 from services.common.rates import TokenBuckets
 from services.common.server import Service, single_servicer
-from services.common.tenants import TenantDirectory, TenantsSource, tenants_source
+from services.common.tenants import TenantsSource, tenants_source
 
 from .metrics import ExecutorCollector
 from .quotas import ExecutionRate
@@ -28,7 +27,6 @@ def build_service(settings: ExecutorSettings) -> Service:
     factory = JailFactory(settings.sandbox_config())
     pool = WarmPool(factory, settings.pool_size, settings.pool_parallel_starts)
     tenants = tenants_source(settings.tenants_file, settings.tenants_reload_interval)
-    tenants.validate_with(check_ceilings)
     registry = SessionRegistry(
         factory,
         settings.registry_limits(),
@@ -76,13 +74,6 @@ def raise_open_files_limit() -> None:
     if hard == resource.RLIM_INFINITY or hard > soft:
         target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-
-
-def check_ceilings(tenants: TenantDirectory) -> None:
-    for name, config in tenants.tenants.items():
-        unknown = set(config.ceilings) - set(LIMIT_FIELDS)
-        if unknown:
-            raise ValueError(f"tenant {name!r}: unknown ceilings {sorted(unknown)}")
 
 
 def tenant_limits(

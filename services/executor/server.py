@@ -55,7 +55,10 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
         self, request: executor_pb2.CreateSessionRequest, context: grpc.aio.ServicerContext
     ) -> executor_pb2.CreateSessionResponse:
         session = await self.registry.create(
-            identity().tenant, convert.requested_limits(request.limits), dict(request.labels)
+            identity().tenant,
+            convert.requested_limits(request.limits),
+            dict(request.labels),
+            request.fit_to_ceilings,
         )
         self.audit.record(
             "session.created", session_id=session.id, limits=dataclasses.asdict(session.limits)
@@ -201,7 +204,7 @@ class ExecutorServicer(executor_pb2_grpc.ExecutorServiceServicer):
     async def GetRuntimeInfo(
         self, request: executor_pb2.GetRuntimeInfoRequest, context: grpc.aio.ServicerContext
     ) -> executor_pb2.GetRuntimeInfoResponse:
-        identity()
-        return convert.runtime_message(
-            self.registry.factory.runtime, self.registry.defaults, self.registry.ceilings
-        )
+        # The caller's own ceilings, and the defaults within them.
+        ceilings = self.registry.limits_for(identity().tenant).ceilings
+        defaults = self.registry.defaults.capped_by(dataclasses.asdict(ceilings))
+        return convert.runtime_message(self.registry.factory.runtime, defaults, ceilings)

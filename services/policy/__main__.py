@@ -45,7 +45,7 @@ TenantProfiles = dict[str, dict[str, PolicyProfile]]
 
 def tenant_profiles(tenants: TenantsSource) -> Callable[[], TenantProfiles]:
     """Each tenant's own profiles, parsed again when the tenants file changes
-    (a file whose profiles do not parse is refused, and the last good stays)."""
+    (the tenants file refuses a change whose profiles do not parse)."""
 
     def parse(directory: TenantDirectory) -> TenantProfiles:
         return {
@@ -56,7 +56,6 @@ def tenant_profiles(tenants: TenantsSource) -> Callable[[], TenantProfiles]:
             for tenant, config in directory.tenants.items()
         }
 
-    tenants.validate_with(parse)
     parsed: dict[int, TenantProfiles] = {}
 
     def current() -> TenantProfiles:

@@ -106,15 +106,45 @@ def from_table(name: str, table: Mapping[str, Any], prefix: str = "profile") -> 
     return PolicyProfile(
         name=name,
         description=str(table.get("description", "")),
-        allowed_imports=tuple(table.get("allowed_imports", ())),
-        denied_imports=tuple(table.get("denied_imports", ())),
-        check_installed=bool(table.get("check_installed", True)),
-        require_restricted_python=bool(table.get("require_restricted_python", False)),
-        warn_only=bool(table.get("warn_only", False)),
+        allowed_imports=_names(table, "allowed_imports", prefix),
+        denied_imports=_names(table, "denied_imports", prefix),
+        check_installed=_flag(table, "check_installed", True, prefix),
+        require_restricted_python=_flag(table, "require_restricted_python", False, prefix),
+        warn_only=_flag(table, "warn_only", False, prefix),
         rule_severity=severities,
         disabled_rules=tuple(disabled),
-        max_code_bytes=int(table.get("max_code_bytes", 0)),
+        max_code_bytes=_count(table, "max_code_bytes", prefix),
     ).validate(prefix)
+
+
+def _wrong(prefix: str, key: str, expected: str) -> InvalidArgument:
+    return InvalidArgument(
+        "INVALID_PROFILE",
+        f"{prefix}.{key} must be {expected}",
+        field_violations=[FieldViolation(f"{prefix}.{key}", f"must be {expected}")],
+    )
+
+
+def _names(table: Mapping[str, Any], key: str, prefix: str) -> tuple[str, ...]:
+    # A bare string would otherwise become a tuple of its letters.
+    value = table.get(key, [])
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise _wrong(prefix, key, "a list of module names")
+    return tuple(value)
+
+
+def _flag(table: Mapping[str, Any], key: str, default: bool, prefix: str) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise _wrong(prefix, key, "true or false")
+    return value
+
+
+def _count(table: Mapping[str, Any], key: str, prefix: str) -> int:
+    value = table.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _wrong(prefix, key, "a non-negative integer")
+    return value
 
 
 def load_directory(directory: Path) -> dict[str, PolicyProfile]:

@@ -19,12 +19,16 @@ from .client import Client
 from .console import Printer
 from .errors import CodeActError
 from .evals import PACKAGED_SUITE, load_suite, run_suite
+from .settings import TLSConfig
 from .v1 import agent_pb2, common_pb2
 
 
 def _connection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", default=os.environ.get("CODEACT_TARGET", "127.0.0.1:50051"))
     parser.add_argument("--token", default=None, help="API key (default: $CODEACT_API_KEY)")
+    parser.add_argument("--tls-ca", default=None, help="CA of the server (turns TLS on)")
+    parser.add_argument("--tls-cert", default=None, help="client certificate, for mTLS")
+    parser.add_argument("--tls-key", default=None, help="the client certificate's key")
     parser.add_argument("--profile", default="", help="agent profile name (server default)")
     parser.add_argument("--model", default="", help="model name at the endpoint")
     parser.add_argument("--text-mode", action="store_true", help="code blocks instead of tools")
@@ -60,12 +64,19 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _tls(args: argparse.Namespace) -> TLSConfig | None:
+    """TLS from the flags, else from $CODEACT_TLS_* (None: plaintext)."""
+    if not (args.tls_ca or args.tls_cert or args.tls_key):
+        return TLSConfig.from_env()
+    return TLSConfig(ca_file=args.tls_ca, cert_file=args.tls_cert, key_file=args.tls_key)
+
+
 def run_task(args: argparse.Namespace) -> int:
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     printer = Printer(sys.stdout, color, args.images)
     outcome = agent_pb2.TASK_OUTCOME_UNSPECIFIED
     with (
-        Client(args.target, token=args.token, timeout=60) as client,
+        Client(args.target, token=args.token, tls=_tls(args), timeout=60) as client,
         client.agent.create_session(args.profile, _profile(args)) as session,
     ):
         for event in session.run(args.task, timeout=args.timeout):
@@ -79,8 +90,8 @@ def evaluate(args: argparse.Namespace) -> int:
     tasks = load_suite(args.suite or [PACKAGED_SUITE])
     passed = turns = 0
     with (
-        Client(args.target, token=args.token, timeout=60) as client,
-        Client(args.executor, token=args.token, timeout=60) as executor,
+        Client(args.target, token=args.token, tls=_tls(args), timeout=60) as client,
+        Client(args.executor, token=args.token, tls=_tls(args), timeout=60) as executor,
     ):
         results = run_suite(
             tasks, client.agent, executor.executor, args.profile, _profile(args), args.timeout

@@ -22,6 +22,18 @@ class TLSConfig:
     # Expected name in the server certificate, if it differs from the target.
     server_name: str | None = None
 
+    @classmethod
+    def from_env(cls) -> TLSConfig | None:
+        """From $CODEACT_TLS_CA_FILE, $CODEACT_TLS_CERT_FILE, $CODEACT_TLS_KEY_FILE
+        and $CODEACT_TLS_SERVER_NAME; None (plaintext) when none is set."""
+        values = {
+            name: os.environ.get(f"CODEACT_TLS_{name.upper()}") or None
+            for name in ("ca_file", "cert_file", "key_file", "server_name")
+        }
+        if not any(values.values()):
+            return None
+        return cls(**values)
+
     def credentials(self) -> grpc.ChannelCredentials:
         def read(path: str | None) -> bytes | None:
             return Path(path).read_bytes() if path else None
@@ -49,7 +61,8 @@ class ConnectionSettings:
     target: str = "127.0.0.1:50051"
     # Bearer API key; defaults to $CODEACT_API_KEY.
     token: str | None = field(default_factory=lambda: os.environ.get("CODEACT_API_KEY") or None)
-    tls: TLSConfig | None = None
+    # TLS (and mTLS with a client certificate); defaults to $CODEACT_TLS_*.
+    tls: TLSConfig | None = field(default_factory=TLSConfig.from_env)
     # Deadline of unary calls, in seconds.
     timeout: float = 30.0
     # Deadline of a streamed cell beyond its own limit; None waits for the server.

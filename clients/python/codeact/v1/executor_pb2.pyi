@@ -254,6 +254,11 @@ class CreateSessionRequest(_message.Message):
 
     LIMITS_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
+    FIT_TO_CEILINGS_FIELD_NUMBER: _builtins.int
+    fit_to_ceilings: _builtins.bool
+    """Lower any requested limit above the caller's ceiling to that ceiling,
+    instead of refusing with RESOURCE_EXHAUSTED (LIMIT_ABOVE_CEILING).
+    """
     @_builtins.property
     def limits(self) -> _common_pb2.SandboxLimits:
         """Limits for the session; zero fields take the server defaults."""
@@ -265,10 +270,11 @@ class CreateSessionRequest(_message.Message):
         *,
         limits: _common_pb2.SandboxLimits | None = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        fit_to_ceilings: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["limits", b"limits"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["labels", b"labels", "limits", b"limits"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fit_to_ceilings", b"fit_to_ceilings", "labels", b"labels", "limits", b"limits"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
