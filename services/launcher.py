@@ -23,6 +23,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common import settings as settings_mod
+from services.common.channels import channel_credentials, channel_options
 from services.common.settings import ServerSettings, SettingsError
 
 SERVICES = ("agent", "planner", "policy", "executor", "memory")
@@ -53,12 +54,23 @@ def settings_class(service: str) -> type[ServerSettings]:
 
 
 def wait_healthy(
-    address: str, timeout: float, child: subprocess.Popen[bytes] | None = None
+    address: str,
+    timeout: float,
+    child: subprocess.Popen[bytes] | None = None,
+    settings: ServerSettings | None = None,
 ) -> bool:
     """Poll grpc.health.v1 until SERVING, the timeout, or the child's exit
-    (so a port already taken by someone else is not mistaken for ours)."""
+    (so a port already taken by someone else is not mistaken for ours).
+    Over TLS when the service's settings turn it on, as one of our services
+    would call it."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
+    credentials = channel_credentials(settings) if settings is not None else None
+    if credentials is None:
+        channel = grpc.insecure_channel(address)
+    else:
+        assert settings is not None
+        channel = grpc.secure_channel(address, credentials, channel_options(settings))
+    with channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if child is not None and child.poll() is not None:
@@ -129,14 +141,17 @@ def up(argv: Sequence[str]) -> int:
             [sys.executable, "-m", f"services.{name}", *extra], env=env
         )
     for name in wanted:
-        if not wait_healthy(addresses[name], args.startup_timeout, children[name]):
+        if not wait_healthy(addresses[name], args.startup_timeout, children[name], loaded[name]):
             print(
                 f"codeact-server up: {name} did not become healthy on {addresses[name]}",
                 file=sys.stderr,
             )
             _stop_all(children, 5.0)
             return 1
+    first = loaded[wanted[0]]
+    transport = "mTLS" if first.tls_require_client_cert else "TLS" if first.tls_cert_file else ""
     mode = "development mode, no auth" if args.dev else "API keys required"
+    mode = f"{transport}, {mode}" if transport else mode
     print(f"codeact: {len(wanted)} services up ({mode})", flush=True)
     for name in wanted:
         print(f"  {name:<9} {addresses[name]}", flush=True)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ from codeact.v1 import (
 )
 from services.launcher import SERVICES
 from tests.support import INLINE_KEYS, KEYS, can_jail, sandbox_processes
+from tests.tenancy.stack import Pki
 
 
 def _free_ports(n: int) -> list[int]:
@@ -140,3 +142,44 @@ def test_sigterm_stops_every_service_and_every_sandbox(stack: Stack) -> None:
     while sandbox_processes(instance="launcher") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not sandbox_processes(instance="launcher")
+
+
+def test_up_over_mutual_tls(tmp_path: Path) -> None:
+    """The launcher's health checks, the services and the SDK all speak mTLS."""
+    pki = Pki.make(tmp_path / "pki")
+    tenants = tmp_path / "tenants.toml"
+    tenants.write_text('[tenants.acme]\ncertificates = ["spiffe://codeact/tenant/acme"]\n')
+    wanted = ("policy", "memory")
+    ports = dict(zip(wanted, _free_ports(len(wanted)), strict=True))
+    env = {**os.environ, "CODEACT_LOG_LEVEL": "warning", "CODEACT_TENANTS_FILE": str(tenants)}
+    env |= {
+        "CODEACT_TLS_CERT_FILE": pki.path("services.pem"),
+        "CODEACT_TLS_KEY_FILE": pki.path("services-key.pem"),
+        "CODEACT_TLS_CA_FILE": pki.path("ca.pem"),
+        "CODEACT_TLS_REQUIRE_CLIENT_CERT": "true",
+        "CODEACT_INTERNAL_SECRET": "a-shared-secret-of-enough-bytes",
+        "CODEACT_MEMORY_DSN": f"sqlite://{tmp_path / 'memory.db'}",
+        "CODEACT_MEMORY_PLANNER_TARGET": "",
+    }
+    env |= {f"CODEACT_{name.upper()}_PORT": str(port) for name, port in ports.items()}
+    env |= {f"CODEACT_{name.upper()}_METRICS_PORT": "-1" for name in wanted}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.launcher", "up", "--only", ",".join(wanted)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        assert "2 services up (mTLS, API keys required)" in banner, banner
+        tls = pki.tls("acme")
+        with Client(f"127.0.0.1:{ports['memory']}", tls=tls, token="") as client:
+            made = client.memory.create_conversation()
+            assert client.memory.get_conversation(made.id).id == made.id
+        with Client(f"127.0.0.1:{ports['policy']}", tls=tls, token="") as client:
+            assert "standard" in {p.name for p in client.policy.profiles()}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
