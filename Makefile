@@ -10,7 +10,7 @@ PROTO_SRC := $(wildcard $(PROTO_DIR)/codeact/v1/*.proto)
 GEN_DIR := clients/python
 GEN_PKG := $(GEN_DIR)/codeact/v1
 
-.PHONY: all venv sandbox-env postgres certs proto proto-check lint format test test-fast demo bench up clean
+.PHONY: all venv sandbox-env postgres certs node-deps go-deps proto proto-python proto-check proto-node proto-go lint format test test-python test-node test-go demo bench up clean
 
 all: test
 
@@ -49,15 +49,56 @@ CERT_TENANTS ?= acme globex
 certs: $(VENV)/.installed
 	$(PY) -m services.common.certs --out $(CERTS_DIR) $(addprefix --tenant ,$(CERT_TENANTS))
 
+# Node for the TypeScript client (npm ci from its lock file).
+NODE_DIR := clients/node
+$(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "installing Node.js from Debian's packages"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends nodejs npm; }
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node-deps: $(NODE_DIR)/node_modules/.installed
+
+# Go and gRPC for the Go client, from Debian's packages: it builds offline in
+# GOPATH mode against /usr/share/gocode.
+GO_DIR := clients/go
+GO_PACKAGES := golang-go golang-google-grpc-dev golang-google-protobuf-dev \
+  golang-github-golang-protobuf-1-5-dev protobuf-compiler protoc-gen-go protoc-gen-go-grpc
+GOPATH_DIR := $(abspath .gopath)
+GO_ENV := GO111MODULE=off GOPATH=$(GOPATH_DIR):/usr/share/gocode GOCACHE=$(GOPATH_DIR)/cache
+go-deps:
+	@command -v go >/dev/null && command -v protoc-gen-go-grpc >/dev/null \
+	  && test -d /usr/share/gocode/src/google.golang.org/grpc || { \
+	  echo "installing Go and gRPC from Debian's packages"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(GO_PACKAGES); }
+	mkdir -p $(GOPATH_DIR)/src/codeact.dev
+	ln -sfn $(abspath $(GO_DIR)) $(GOPATH_DIR)/src/codeact.dev/client
+
 # --- contracts --------------------------------------------------------------
-proto: $(VENV)/.installed
+proto: proto-python proto-node proto-go
+
+proto-python: $(VENV)/.installed
 	rm -f $(GEN_PKG)/*_pb2*.py $(GEN_PKG)/*_pb2*.pyi
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m grpc_tools.protoc -I$(PROTO_DIR) \
 	  --python_out=$(GEN_DIR) --mypy_out=$(GEN_DIR) \
 	  --grpc_python_out=$(GEN_DIR) --mypy_grpc_out=$(GEN_DIR) $(PROTO_SRC)
 
+# The TypeScript and Go clients' generated code (checked in, like Python's;
+# `make proto` regenerates all three).
+proto-node: $(VENV)/.installed node-deps
+	rm -rf $(NODE_DIR)/src/gen
+	cd $(NODE_DIR) && PATH=$(abspath $(VENV))/bin:$$PATH npm run --silent generate
+
+proto-go: go-deps
+	rm -f $(GO_DIR)/codeactv1/*.pb.go
+	m=""; for f in $(PROTO_SRC:$(PROTO_DIR)/%=%); do m="$$m,M$$f=codeact.dev/client/codeactv1"; done; \
+	protoc -I$(PROTO_DIR) --go_out=$(GO_DIR) --go_opt=module=codeact.dev/client$$m \
+	  --go-grpc_out=$(GO_DIR) --go-grpc_opt=module=codeact.dev/client$$m $(PROTO_SRC)
+
 # Fails when the checked-in generated code differs from what the protos give.
-proto-check: $(VENV)/.installed
+proto-check: $(VENV)/.installed node-deps go-deps
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m grpc_tools.protoc -I$(PROTO_DIR) \
 	  --python_out=$$tmp --mypy_out=$$tmp --grpc_python_out=$$tmp --mypy_grpc_out=$$tmp \
@@ -67,22 +108,41 @@ proto-check: $(VENV)/.installed
 	done; \
 	for f in $(GEN_PKG)/*_pb2*; do \
 	  test -e $$tmp/codeact/v1/$$(basename $$f) || { echo "orphan generated file: $$f; run 'make proto'"; exit 1; }; \
-	done; echo "generated code is up to date"
+	done; echo "generated Python is up to date"
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	(cd $(NODE_DIR) && PATH=$(abspath $(VENV))/bin:$$PATH buf generate ../../protos \
+	  --template buf.gen.yaml -o $$tmp) && \
+	diff -r $$tmp/src/gen $(NODE_DIR)/src/gen >/dev/null || { echo "stale $(NODE_DIR)/src/gen; run 'make proto'"; exit 1; }; \
+	m=""; for f in $(PROTO_SRC:$(PROTO_DIR)/%=%); do m="$$m,M$$f=codeact.dev/client/codeactv1"; done; \
+	protoc -I$(PROTO_DIR) --go_out=$$tmp --go_opt=module=codeact.dev/client$$m \
+	  --go-grpc_out=$$tmp --go-grpc_opt=module=codeact.dev/client$$m $(PROTO_SRC) && \
+	diff -r $$tmp/codeactv1 $(GO_DIR)/codeactv1 >/dev/null || { echo "stale $(GO_DIR)/codeactv1; run 'make proto'"; exit 1; }; \
+	echo "generated TypeScript and Go are up to date"
 
 # --- quality ----------------------------------------------------------------
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed go-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy services sandbox clients/python/codeact bench tests
 	$(VENV)/bin/buf lint
+	@test -z "$$(gofmt -l $(GO_DIR)/*.go $(GO_DIR)/example)" || { gofmt -l $(GO_DIR); exit 1; }
 	$(MAKE) --no-print-directory proto-check
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: $(VENV)/.installed $(SANDBOX_ENV)/.installed postgres
+test: test-python test-node test-go
+
+test-python: $(VENV)/.installed $(SANDBOX_ENV)/.installed postgres
 	CODEACT_REQUIRE_POSTGRES=1 $(PY) -m pytest -q
+
+# The Node and Go suites start their own stack (codeact-server up from .venv).
+test-node: $(VENV)/.installed $(SANDBOX_ENV)/.installed node-deps
+	cd $(NODE_DIR) && npm test --silent
+
+test-go: $(VENV)/.installed $(SANDBOX_ENV)/.installed go-deps
+	cd $(GOPATH_DIR)/src/codeact.dev/client && $(GO_ENV) go vet ./... && $(GO_ENV) go test -count=1 ./...
 
 # --- running ----------------------------------------------------------------
 demo: $(VENV)/.installed $(SANDBOX_ENV)/.installed

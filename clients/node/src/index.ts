@@ -1,0 +1,10 @@
+export { CodeActClient, SandboxSession, AgentTaskSession } from "./client";
+export type { ClientOptions, TlsOptions, CellResult } from "./client";
+export { CodeActError } from "./errors";
+export * as agent from "./gen/codeact/v1/agent";
+export * as common from "./gen/codeact/v1/common";
+export * as events from "./gen/codeact/v1/events";
+export * as executor from "./gen/codeact/v1/executor";
+export * as memory from "./gen/codeact/v1/memory";
+export * as planner from "./gen/codeact/v1/planner";
+export * as policy from "./gen/codeact/v1/policy";
