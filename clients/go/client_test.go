@@ -277,3 +277,14 @@ func TestTheAgentRunsATask(t *testing.T) {
 		t.Fatalf("end %v, output %q", end, output)
 	}
 }
+
+func TestTheExampleRuns(t *testing.T) {
+	dir, _ := filepath.EvalSymlinks(".")
+	cmd := exec.Command("go", "run", "./example", addresses["executor"])
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CODEACT_API_KEY="+keys["acme"])
+	out, err := cmd.CombinedOutput()
+	if err != nil || string(out) != "42\n" {
+		t.Fatalf("err %v, output %q", err, out)
+	}
+}

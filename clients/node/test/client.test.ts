@@ -165,3 +165,14 @@ test("the agent runs a task and streams its steps", async () => {
     await session.delete();
   }
 });
+
+test("the README's example runs", async () => {
+  const { execFile } = await import("node:child_process");
+  const { promisify } = await import("node:util");
+  const { join } = await import("node:path");
+  const script = join(__dirname, "..", "examples", "session.js");
+  const { stdout } = await promisify(execFile)(process.execPath, [script, stack.addresses.executor], {
+    env: { ...process.env, CODEACT_API_KEY: KEYS.acme },
+  });
+  assert.equal(stdout, "42\n0\n1\n2\n");
+});
