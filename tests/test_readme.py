@@ -90,3 +90,66 @@ def test_the_readme_planner_example_runs(stack, llm, capsys) -> None:
     code = match.group(1).replace("127.0.0.1:50052", stack.planner.address)
     exec(compile(code.replace("s3cret", KEYS["acme"]), "README.md", "exec"), {})
     assert capsys.readouterr().out == "print(sum(range(11)))\n"
+
+
+def _buf_curl_commands() -> list[str]:
+    text = README.read_text()
+    section = text[text.index("### buf curl") : text.index("### TypeScript / Node")]
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", section, re.S):
+        commands += [c.strip() for c in block.replace("\\\n", " ").splitlines() if c.strip()]
+    return commands
+
+
+def test_the_readme_buf_curl_examples_run(stack, llm) -> None:
+    """Every `buf curl` line of the README, against the five live services."""
+    import json
+    import shlex
+    import subprocess
+    import sys
+
+    from tests.services.agent.scenarios import finish, py
+
+    buf = str(Path(sys.executable).parent / "buf")
+    ports = {
+        "50051": stack.agent.address,
+        "50052": stack.planner.address,
+        "50053": stack.policy.address,
+        "50054": stack.executor.address,
+        "50055": stack.memory.address,
+    }
+    llm.script(py("print(sum(range(1, 11)))"), py("print(2 ** 10)"), finish("1024"))
+    variables: dict[str, str] = {}
+    ids: dict[str, str] = {}
+    ran = 0
+    for command in _buf_curl_commands():
+        if re.fullmatch(r"\w+=.*", command):
+            name, _, value = command.partition("=")
+            variables[name] = shlex.split(value)[0]
+            continue
+        for name, value in variables.items():
+            command = command.replace(f'"${name}"', shlex.quote(value))
+        command = command.replace("s3cret", KEYS["acme"])
+        for port, address in ports.items():
+            command = command.replace(f"127.0.0.1:{port}", address)
+        command = command.replace("<agent session id>", ids.get("agent", ""))
+        service = "memory" if "MemoryService" in command else "executor"
+        command = command.replace("<id>", ids.get(service, ""))
+        argv = shlex.split(command)
+        assert argv[:2] == ["buf", "curl"], command
+        done = subprocess.run([buf, *argv[1:]], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, (command, done.stderr)
+        ran += 1
+        if command.endswith("/CreateSession"):
+            ids["executor"] = json.loads(done.stdout)["session"]["id"]
+        elif command.endswith("/CreateConversation"):
+            ids["memory"] = json.loads(done.stdout)["conversation"]["id"]
+        elif command.endswith("/CreateAgentSession"):
+            ids["agent"] = json.loads(done.stdout)["session"]["id"]
+        elif command.endswith("/Execute"):
+            assert "42" in done.stdout
+        elif command.endswith("/CheckCode"):
+            assert "DECISION_DENY" in done.stdout
+        elif command.endswith("/RunTask"):
+            assert "TASK_OUTCOME_FINISHED" in done.stdout and "1024" in done.stdout
+    assert ran == 9

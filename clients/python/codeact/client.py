@@ -9,6 +9,7 @@ import grpc
 from .agent import AgentClient
 from .executor import ExecutorClient, Session
 from .memory import MemoryClient
+from .planner import PlannerClient
 from .policy import PolicyClient
 from .settings import ConnectionSettings, TLSConfig
 
@@ -42,6 +43,7 @@ class Client:
         self.executor = ExecutorClient(self.channel, self.settings)
         self.policy = PolicyClient(self.channel, self.settings)
         self.memory = MemoryClient(self.channel, self.settings)
+        self.planner = PlannerClient(self.channel, self.settings)
         self.agent = AgentClient(self.channel, self.settings)
 
     def session(self, **kwargs: Any) -> Session:

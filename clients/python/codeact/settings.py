@@ -1,7 +1,8 @@
-"""Typed connection settings: target, TLS, token, timeouts, keepalive."""
+"""Typed connection settings: target, TLS, token, timeouts, retries, keepalive."""
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,47 @@ class KeepAliveConfig:
     permit_without_calls: bool = True
 
 
+# Reads: safe to send again. Nothing that runs, writes or creates is retried
+# (a retried Execute could run a cell twice).
+IDEMPOTENT_METHODS = {
+    "ExecutorService": (
+        "GetSession",
+        "ListSessions",
+        "ListFiles",
+        "DownloadFile",
+        "GetRuntimeInfo",
+    ),
+    "PolicyService": ("CheckCode", "ListProfiles", "GetProfile"),
+    "MemoryService": ("GetConversation", "ListConversations", "ListEvents"),
+    "AgentService": ("GetAgentSession", "ListAgentSessions"),
+}
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    """Retries of idempotent RPCs on UNAVAILABLE, by the channel (gRPC retry policy)."""
+
+    max_attempts: int = 3
+    initial_backoff: float = 0.1
+    max_backoff: float = 1.0
+    backoff_multiplier: float = 2.0
+
+    def service_config(self) -> str:
+        names = [
+            {"service": f"codeact.v1.{service}", "method": method}
+            for service, methods in IDEMPOTENT_METHODS.items()
+            for method in methods
+        ]
+        policy = {
+            "maxAttempts": self.max_attempts,
+            "initialBackoff": f"{self.initial_backoff}s",
+            "maxBackoff": f"{self.max_backoff}s",
+            "backoffMultiplier": self.backoff_multiplier,
+            "retryableStatusCodes": ["UNAVAILABLE"],
+        }
+        return json.dumps({"methodConfig": [{"name": names, "retryPolicy": policy}]})
+
+
 @dataclass(frozen=True)
 class ConnectionSettings:
     """How to reach a CodeAct server."""
@@ -68,6 +110,8 @@ class ConnectionSettings:
     # Deadline of a streamed cell beyond its own limit; None waits for the server.
     stream_timeout: float | None = None
     keepalive: KeepAliveConfig = field(default_factory=KeepAliveConfig)
+    # None turns retries off.
+    retry: RetryConfig | None = field(default_factory=RetryConfig)
     max_message_bytes: int = 16 * MIB
 
     def channel_options(self) -> list[tuple[str, object]]:
@@ -79,6 +123,10 @@ class ConnectionSettings:
             ("grpc.keepalive_permit_without_calls", int(self.keepalive.permit_without_calls)),
             ("grpc.http2.max_pings_without_data", 0),
         ]
+        if self.retry is not None and self.retry.max_attempts > 1:
+            options.append(("grpc.service_config", self.retry.service_config()))
+        else:
+            options.append(("grpc.enable_retries", 0))
         if self.tls is not None and self.tls.server_name:
             options.append(("grpc.ssl_target_name_override", self.tls.server_name))
         return options
