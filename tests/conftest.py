@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ def executor_settings(state_dir: Path, **changes: object) -> ExecutorSettings:
         instance="test",
         state_dir=str(state_dir),
         api_keys=INLINE_KEYS,
+        audit_file=os.devnull,
         metrics_port=-1,
         log_level="warning",
         defaults=Limits(memory_bytes=256 * MIB, cell_timeout=10.0, max_pids=64),

@@ -4,6 +4,7 @@ policy, memory, planner and agent, and the OpenAI-compatible stub.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,12 @@ from services.policy.settings import PolicySettings
 from tests.llm_stub import LLMStub
 from tests.support import INLINE_KEYS, KEYS, ServerThread
 
-COMMON = {"api_keys": INLINE_KEYS, "metrics_port": -1, "log_level": "warning"}
+COMMON = {
+    "api_keys": INLINE_KEYS,
+    "metrics_port": -1,
+    "log_level": "warning",
+    "audit_file": os.devnull,
+}
 
 
 @dataclass

@@ -153,3 +153,13 @@ def test_the_readme_buf_curl_examples_run(stack, llm) -> None:
         elif command.endswith("/RunTask"):
             assert "TASK_OUTCOME_FINISHED" in done.stdout and "1024" in done.stdout
     assert ran == 9
+
+
+def test_the_readme_async_example_runs(executor: ServerThread, capsys) -> None:
+    text = README.read_text()
+    section = text[text.index("### Python, asynchronously") :]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match is not None
+    code = match.group(1).replace("127.0.0.1:50054", executor.address)
+    exec(compile(code.replace('"s3cret"', repr(KEYS["acme"])), "README.md", "exec"), {})
+    assert capsys.readouterr().out == "42\n\n"  # print() of "42\n"

@@ -30,7 +30,7 @@ current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
 
 
 class AuditLog:
-    """Appends audit records to a file (or standard output)."""
+    """Appends audit records to a file (or the log stream, standard error)."""
 
     def __init__(
         self,
@@ -91,17 +91,17 @@ class AuditLog:
         return self.cell_content
 
     def _stream(self) -> TextIO:
+        if not self.path:
+            # The log stream, as it is now (never a stream cached from the past).
+            return sys.stderr
         if self._out is None:
-            if self.path:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                self._out = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
-            else:
-                self._out = sys.stdout
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._out = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
         return self._out
 
     def close(self) -> None:
         with self._lock:
-            if self._out is not None and self._out is not sys.stdout:
+            if self._out is not None:
                 self._out.close()
             self._out = None
 

@@ -71,7 +71,7 @@ class ServerSettings:
     # Certificate subjects allowed to present internal identities (mTLS only);
     # empty accepts any caller that holds the secret.
     internal_peers: tuple[str, ...] = ()
-    # Audit events (JSON lines): a file path, or "" for the log stream.
+    # Audit events (JSON lines): a file path, or "" for the log stream (stderr).
     audit_file: str = ""
     # Put the source of every cell in the audit log (tenants can override).
     audit_cell_content: bool = False
