@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from codeact.errors import DeadlineExceeded
+from codeact.errors import CodeActError, DeadlineExceeded
 from codeact.status import from_rpc_error
 from codeact.v1 import (
     executor_pb2,
@@ -22,6 +22,7 @@ from codeact.v1 import (
 from services.common.auth import forwarded_metadata
 from services.common.channels import internal_channel
 
+from .routing import ExecutorRoutes, parse_instances
 from .settings import AgentSettings
 
 T = TypeVar("T")
@@ -48,6 +49,7 @@ class Downstream:
 
     def __init__(self, settings: AgentSettings) -> None:
         self.settings = settings
+        parse_instances(settings.executor_instances)  # a bad entry fails at start
         self.channels: list[grpc.aio.Channel] = []
         self._runtime: executor_pb2.GetRuntimeInfoResponse | None = None
 
@@ -55,17 +57,45 @@ class Downstream:
         settings = self.settings
         self.channels = [
             internal_channel(target, settings)
-            for target in (
-                settings.planner_target,
-                settings.policy_target,
-                settings.executor_target,
-                settings.memory_target,
-            )
+            for target in (settings.planner_target, settings.policy_target, settings.memory_target)
         ]
         self._planner = planner_pb2_grpc.PlannerServiceStub(self.channels[0])
         self._policy = policy_pb2_grpc.PolicyServiceStub(self.channels[1])
-        self._executor = executor_pb2_grpc.ExecutorServiceStub(self.channels[2])
-        self._memory = memory_pb2_grpc.MemoryServiceStub(self.channels[3])
+        self._memory = memory_pb2_grpc.MemoryServiceStub(self.channels[2])
+        self._routes = ExecutorRoutes(settings, self._channel)
+
+    def _channel(self, target: str) -> grpc.aio.Channel:
+        channel = internal_channel(target, self.settings)
+        self.channels.append(channel)
+        return channel
+
+    @property
+    def routes(self) -> ExecutorRoutes:
+        if not self.channels:
+            self._open()
+        return self._routes
+
+    def executor_for(self, session_id: str) -> executor_pb2_grpc.ExecutorServiceStub:
+        """The executor instance that holds the session."""
+        return self.routes.for_session(session_id)
+
+    async def create_sandbox(
+        self, request: executor_pb2.CreateSessionRequest, deadline: Deadline
+    ) -> executor_pb2.CreateSessionResponse:
+        """A new session on the next instance in turn that answers."""
+        failure: CodeActError | None = None
+        for stub in self.routes.for_new():
+            try:
+                reply: executor_pb2.CreateSessionResponse = await self.call(
+                    stub.CreateSession, request, deadline
+                )
+                return reply
+            except CodeActError as exc:
+                if exc.code != "UNAVAILABLE":
+                    raise
+                failure = exc
+        assert failure is not None
+        raise failure
 
     @property
     def planner(self) -> planner_pb2_grpc.PlannerServiceStub:
@@ -78,12 +108,6 @@ class Downstream:
         if not self.channels:
             self._open()
         return self._policy
-
-    @property
-    def executor(self) -> executor_pb2_grpc.ExecutorServiceStub:
-        if not self.channels:
-            self._open()
-        return self._executor
 
     @property
     def memory(self) -> memory_pb2_grpc.MemoryServiceStub:
@@ -121,11 +145,21 @@ class Downstream:
         """What the sandbox has (the same image for every session): asked once."""
         if self._runtime is not None:
             return self._runtime
-        fetched: executor_pb2.GetRuntimeInfoResponse = await self.call(
-            self.executor.GetRuntimeInfo, executor_pb2.GetRuntimeInfoRequest(), deadline
-        )
-        self._runtime = fetched
-        return fetched
+        failure: CodeActError | None = None
+        for stub in self.routes.for_new():
+            try:
+                fetched: executor_pb2.GetRuntimeInfoResponse = await self.call(
+                    stub.GetRuntimeInfo, executor_pb2.GetRuntimeInfoRequest(), deadline
+                )
+            except CodeActError as exc:
+                if exc.code != "UNAVAILABLE":
+                    raise
+                failure = exc
+                continue
+            self._runtime = fetched
+            return fetched
+        assert failure is not None
+        raise failure
 
     async def close(self) -> None:
         for channel in self.channels:

@@ -92,7 +92,10 @@ class Editor:
         chunks = [
             message.chunk
             async for message in self.downstream.stream(
-                self.downstream.executor.DownloadFile, request, self.deadline, FILE_TIMEOUT
+                self.downstream.executor_for(self.session_id).DownloadFile,
+                request,
+                self.deadline,
+                FILE_TIMEOUT,
             )
             if message.WhichOneof("part") == "chunk"
         ]
@@ -113,5 +116,8 @@ class Editor:
                 yield executor_pb2.UploadFileRequest(chunk=data[offset : offset + (1 << 20)])
 
         await self.downstream.call(
-            self.downstream.executor.UploadFile, messages(), self.deadline, FILE_TIMEOUT
+            self.downstream.executor_for(self.session_id).UploadFile,
+            messages(),
+            self.deadline,
+            FILE_TIMEOUT,
         )

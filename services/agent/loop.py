@@ -368,7 +368,7 @@ class TaskRun:
     async def _workspace_modules(self) -> list[str]:
         """Importable names at the top of the workspace: *.py files and packages."""
         reply: executor_pb2.ListFilesResponse = await self.downstream.call(
-            self.downstream.executor.ListFiles,
+            self.downstream.executor_for(self.record.executor_session_id).ListFiles,
             executor_pb2.ListFilesRequest(session_id=self.record.executor_session_id),
             self.deadline,
         )
@@ -412,7 +412,10 @@ class TaskRun:
         cap = (step_timeout or self.settings.call_timeout) + EXECUTE_MARGIN
         try:
             async for event in self.downstream.stream(
-                self.downstream.executor.Execute, request, self.deadline, cap
+                self.downstream.executor_for(request.session_id).Execute,
+                request,
+                self.deadline,
+                cap,
             ):
                 kind = event.WhichOneof("event")
                 if kind == "output":
@@ -421,7 +424,10 @@ class TaskRun:
                     await self.emit(display=event.display)
                 cell.add(event)
         except CodeActError as exc:
-            if exc.reason != "SESSION_NOT_FOUND":
+            # Gone from its executor, or the executor instance itself is gone
+            # (with several instances, only the sessions it held are lost).
+            lost_instance = exc.code == "UNAVAILABLE" and self.downstream.routes.routed
+            if exc.reason != "SESSION_NOT_FOUND" and not lost_instance:
                 raise
             await self.replace_sandbox(self.record, self.deadline)
             await self.emit(

@@ -121,8 +121,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         limits = profile.sandbox_limits
         if profile.step_timeout.ToNanoseconds() > limits.cell_timeout.ToNanoseconds():
             limits.cell_timeout.CopyFrom(profile.step_timeout)
-        reply: executor_pb2.CreateSessionResponse = await self.downstream.call(
-            self.downstream.executor.CreateSession,
+        reply = await self.downstream.create_sandbox(
             executor_pb2.CreateSessionRequest(
                 limits=limits, labels={"agent_session": session_id}, fit_to_ceilings=fit
             ),
@@ -139,7 +138,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         with contextlib.suppress(CodeActError):
             if executor_session:
                 await down.call(
-                    down.executor.DeleteSession,
+                    down.executor_for(executor_session).DeleteSession,
                     executor_pb2.DeleteSessionRequest(session_id=executor_session),
                     deadline,
                     cap=30.0,

@@ -18,6 +18,10 @@ class AgentSettings(ServerSettings):
     planner_target: str = "127.0.0.1:50052"
     policy_target: str = "127.0.0.1:50053"
     executor_target: str = "127.0.0.1:50054"
+    # Several executors (services/agent/routing.py): "name=host:port" pairs, or
+    # a target template with {instance} (StatefulSet pod DNS names).
+    executor_instances: tuple[str, ...] = ()
+    executor_route_template: str = ""
     memory_target: str = "127.0.0.1:50055"
     # More profile files (*.toml) beside the built-in ones (services/agent/profiles).
     profiles_dir: str = ""
