@@ -10,7 +10,11 @@ PROTO_SRC := $(wildcard $(PROTO_DIR)/codeact/v1/*.proto)
 GEN_DIR := clients/python
 GEN_PKG := $(GEN_DIR)/codeact/v1
 
-.PHONY: all venv sandbox-env postgres certs node-deps go-deps proto proto-python proto-check proto-node proto-go lint format test test-python test-node test-go demo bench up clean
+K8S_OVERLAYS := dev production
+K8S_DIR := deploy/k8s
+K8S_VERSION ?= 1.31.0
+
+.PHONY: k8s all venv sandbox-env postgres certs node-deps go-deps proto proto-python proto-check proto-node proto-go lint format test test-python test-node test-go demo bench up clean
 
 all: test
 
@@ -143,6 +147,24 @@ test-node: $(VENV)/.installed $(SANDBOX_ENV)/.installed node-deps
 
 test-go: $(VENV)/.installed $(SANDBOX_ENV)/.installed go-deps
 	cd $(GOPATH_DIR)/src/codeact.dev/client && $(GO_ENV) go vet ./... && $(GO_ENV) go test -count=1 ./...
+
+# --- deployment -------------------------------------------------------------
+# Render every overlay (and the tenant template) and validate it against the
+# Kubernetes schemas, offline. Production renders with example secrets,
+# which are removed again (real ones are yours to create, never committed).
+k8s: $(VENV)/.installed
+	@command -v kubectl >/dev/null || { echo "kubectl is needed (it renders kustomize)"; exit 1; }
+	@mkdir -p build/k8s; prod=$(K8S_DIR)/overlays/production; made=""; \
+	if [ ! -d $$prod/secrets ]; then cp -r $$prod/secrets.example $$prod/secrets; made=1; fi; \
+	status=0; \
+	for overlay in $(K8S_OVERLAYS); do \
+	  kubectl kustomize $(K8S_DIR)/overlays/$$overlay > build/k8s/$$overlay.yaml || status=1; \
+	done; \
+	kubectl kustomize $(K8S_DIR)/tenant-template > build/k8s/tenant-template.yaml || status=1; \
+	if [ -n "$$made" ]; then rm -rf $$prod/secrets; fi; \
+	test $$status = 0 || exit 1; \
+	$(VENV)/bin/kubernetes-validate --strict --quiet -k $(K8S_VERSION) build/k8s/*.yaml && \
+	echo "rendered and valid: $(addprefix build/k8s/,$(addsuffix .yaml,$(K8S_OVERLAYS))) build/k8s/tenant-template.yaml"
 
 # --- running ----------------------------------------------------------------
 demo: $(VENV)/.installed $(SANDBOX_ENV)/.installed
