@@ -14,7 +14,7 @@ K8S_OVERLAYS := dev production
 K8S_DIR := deploy/k8s
 K8S_VERSION ?= 1.31.0
 
-.PHONY: k8s all venv sandbox-env postgres certs node-deps go-deps proto proto-python proto-check proto-node proto-go lint format test test-python test-node test-go demo bench up clean
+.PHONY: k8s all venv sandbox-env postgres certs node-deps go-deps proto proto-python proto-check proto-node proto-go lint format test test-python test-node test-go demo bench soak up clean
 
 all: test
 
@@ -178,6 +178,11 @@ bench: $(VENV)/.installed $(SANDBOX_ENV)/.installed
 	$(PY) bench/policy_bench.py
 	$(PY) bench/memory_bench.py
 	$(PY) bench/agent_bench.py
+	$(PY) bench/system_bench.py --clients 8 --seconds 20
+
+# The system harness for ten minutes (bench/report.md).
+soak: $(VENV)/.installed $(SANDBOX_ENV)/.installed
+	$(PY) bench/system_bench.py --clients 16 --seconds 600
 
 clean:
 	rm -rf $(VENV) .sandbox .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -36,6 +37,9 @@ class LLMStub:
         self.replies: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []
         self.default = Reply(content="(stub) nothing scripted")
+        # When nothing is scripted: a function of the request body (for load,
+        # where many tasks run at once and a shared script would interleave).
+        self.responder: Callable[[dict[str, Any]], Reply] | None = None
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -60,7 +64,12 @@ class LLMStub:
                 stub.requests.append(
                     {"path": self.path, "body": body, "headers": dict(self.headers)}
                 )
-                reply = stub.replies.popleft() if stub.replies else stub.default
+                if stub.replies:
+                    reply = stub.replies.popleft()
+                elif stub.responder is not None:
+                    reply = stub.responder(body)
+                else:
+                    reply = stub.default
                 if reply.delay:
                     time.sleep(reply.delay)
                 if reply.status != 200:
@@ -120,6 +129,7 @@ class LLMStub:
         self.replies.clear()
         self.requests.clear()
         self.default = Reply(content="(stub) nothing scripted")
+        self.responder = None
 
     def script(self, *replies: Reply | str) -> None:
         for reply in replies:
