@@ -105,6 +105,7 @@ func TestMain(m *testing.M) {
 	cmd.Env = append(os.Environ(),
 		fmt.Sprintf("CODEACT_API_KEYS=acme:%s,globex:%s", keys["acme"], keys["globex"]),
 		"CODEACT_LOG_LEVEL=warning",
+		"CODEACT_AUDIT_FILE=/dev/null",
 		"CODEACT_EXECUTOR_STATE_DIR="+state,
 		"CODEACT_EXECUTOR_INSTANCE=go",
 		"CODEACT_EXECUTOR_POOL_SIZE=1",

@@ -84,6 +84,7 @@ export class LiveStack {
       ...process.env,
       CODEACT_API_KEYS: `acme:${KEYS.acme},globex:${KEYS.globex}`,
       CODEACT_LOG_LEVEL: "warning",
+      CODEACT_AUDIT_FILE: "/dev/null",
       CODEACT_EXECUTOR_STATE_DIR: state,
       CODEACT_EXECUTOR_INSTANCE: "node",
       CODEACT_EXECUTOR_POOL_SIZE: "1",
