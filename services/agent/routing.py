@@ -18,16 +18,13 @@ from collections.abc import Callable
 
 import grpc
 
+from codeact.routing import instance_of
 from codeact.v1 import executor_pb2_grpc
 
 from .settings import AgentSettings
 
 Stub = executor_pb2_grpc.ExecutorServiceStub
-
-
-def instance_of(session_id: str) -> str:
-    """The executor instance named in a session id."""
-    return session_id.rsplit("-", 1)[0]
+__all__ = ["ExecutorRoutes", "instance_of", "parse_instances"]
 
 
 def parse_instances(entries: tuple[str, ...]) -> dict[str, str]:

@@ -11,7 +11,7 @@ async with AsyncClient("127.0.0.1:50054", token="s3cret") as client:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
@@ -33,6 +33,8 @@ from .v1 import (
     policy_pb2,
     policy_pb2_grpc,
 )
+
+_D = TypeVar("_D", bound="_DeletedAtExit")
 
 
 class _Calls:
@@ -62,7 +64,25 @@ class _Calls:
             call.cancel()
 
 
-class AsyncSession:
+class _DeletedAtExit:
+    """`async with` deletes the thing at the end (an error while leaving on
+    an exception does not hide that exception)."""
+
+    async def delete(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self: _D) -> _D:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await self.delete()
+        except CodeActError:
+            if exc[0] is None:
+                raise
+
+
+class AsyncSession(_DeletedAtExit):
     """A sandboxed interpreter; `async with` deletes it at the end."""
 
     def __init__(self, executor: AsyncExecutorClient, info: executor_pb2.Session) -> None:
@@ -95,16 +115,6 @@ class AsyncSession:
     async def delete(self) -> None:
         request = executor_pb2.DeleteSessionRequest(session_id=self.id)
         await self.executor.calls.unary(self.executor.stub.DeleteSession, request)
-
-    async def __aenter__(self) -> AsyncSession:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        try:
-            await self.delete()
-        except CodeActError:
-            if exc[0] is None:
-                raise
 
 
 class AsyncExecutorClient:
@@ -204,7 +214,7 @@ class AsyncPlannerClient:
         return reply.decision  # type: ignore[no-any-return]
 
 
-class AsyncAgentSession:
+class AsyncAgentSession(_DeletedAtExit):
     def __init__(self, agent: AsyncAgentClient, info: agent_pb2.AgentSession) -> None:
         self.agent = agent
         self.info = info
@@ -223,16 +233,6 @@ class AsyncAgentSession:
     async def delete(self) -> None:
         request = agent_pb2.DeleteAgentSessionRequest(session_id=self.id)
         await self.agent.calls.unary(self.agent.stub.DeleteAgentSession, request)
-
-    async def __aenter__(self) -> AsyncAgentSession:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        try:
-            await self.delete()
-        except CodeActError:
-            if exc[0] is None:
-                raise
 
 
 class AsyncAgentClient:
@@ -262,13 +262,9 @@ class AsyncClient:
         timeout: float | None = None,
         settings: ConnectionSettings | None = None,
     ) -> None:
-        base = settings or ConnectionSettings()
-        changes = {
-            k: v
-            for k, v in {"target": target, "token": token, "tls": tls, "timeout": timeout}.items()
-            if v is not None
-        }
-        self.settings = ConnectionSettings(**{**base.__dict__, **changes})
+        self.settings = (settings or ConnectionSettings()).with_changes(
+            target=target, token=token, tls=tls, timeout=timeout
+        )
         self.channel = self.settings.aio_channel()
         calls = _Calls(self.settings)
         self.executor = AsyncExecutorClient(self.channel, calls)

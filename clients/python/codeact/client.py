@@ -32,13 +32,9 @@ class Client:
         timeout: float | None = None,
         settings: ConnectionSettings | None = None,
     ) -> None:
-        base = settings or ConnectionSettings()
-        changes: dict[str, Any] = {
-            k: v
-            for k, v in {"target": target, "token": token, "tls": tls, "timeout": timeout}.items()
-            if v is not None
-        }
-        self.settings = ConnectionSettings(**{**base.__dict__, **changes})
+        self.settings = (settings or ConnectionSettings()).with_changes(
+            target=target, token=token, tls=tls, timeout=timeout
+        )
         self.channel: grpc.Channel = self.settings.channel()
         self.executor = ExecutorClient(self.channel, self.settings)
         self.policy = PolicyClient(self.channel, self.settings)

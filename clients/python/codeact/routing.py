@@ -24,6 +24,7 @@ from .v1 import executor_pb2
 
 
 def instance_of(session_id: str) -> str:
+    """The executor instance named in a session id (`<instance>-<random>`)."""
     return session_id.rsplit("-", 1)[0]
 
 

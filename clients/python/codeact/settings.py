@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -130,6 +131,11 @@ class ConnectionSettings:
         if self.tls is not None and self.tls.server_name:
             options.append(("grpc.ssl_target_name_override", self.tls.server_name))
         return options
+
+    def with_changes(self, **changes: Any) -> ConnectionSettings:
+        """A copy with the given fields changed; None leaves a field as it is."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        return ConnectionSettings(**{**self.__dict__, **given})
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {self.token}"),) if self.token else ()
