@@ -61,6 +61,8 @@ def service_process(
         **os.environ,
         "CODEACT_API_KEYS": f"bench:{key}",
         "CODEACT_LOG_LEVEL": "warning",
+        # The audit trail is written (its cost is part of each call), not shown.
+        "CODEACT_AUDIT_FILE": os.devnull,
         f"{prefix}METRICS_PORT": "-1",
     }
     if service == "executor":
