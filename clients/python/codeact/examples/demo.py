@@ -14,6 +14,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -62,6 +63,10 @@ def configured_endpoint() -> str | None:
 def start_stack(key: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
     """`codeact-server up` with a fresh key; the addresses from its banner."""
     env = {**os.environ, "CODEACT_API_KEYS": f"demo:{key}", "CODEACT_LOG_LEVEL": "warning"}
+    # The audit trail goes to a file, not between the demo's lines.
+    env.setdefault(
+        "CODEACT_AUDIT_FILE", os.path.join(tempfile.gettempdir(), "codeact-demo-audit.jsonl")
+    )
     stack = subprocess.Popen(
         [sys.executable, "-m", "services.launcher", "up"],
         env=env,
