@@ -95,11 +95,16 @@ proto-node: $(VENV)/.installed node-deps
 	rm -rf $(NODE_DIR)/src/gen
 	cd $(NODE_DIR) && PATH=$(abspath $(VENV))/bin:$$PATH npm run --silent generate
 
+# protoc for Go into a directory: every .proto maps to package codeactv1.
+empty :=
+space := $(empty) $(empty)
+GO_OPT := module=codeact.dev/client$(subst $(space),,$(foreach f,$(PROTO_SRC:$(PROTO_DIR)/%=%),,M$(f)=codeact.dev/client/codeactv1))
+go_protoc = protoc -I$(PROTO_DIR) --go_out=$(1) --go_opt=$(GO_OPT) \
+  --go-grpc_out=$(1) --go-grpc_opt=$(GO_OPT) $(PROTO_SRC)
+
 proto-go: go-deps
 	rm -f $(GO_DIR)/codeactv1/*.pb.go
-	m=""; for f in $(PROTO_SRC:$(PROTO_DIR)/%=%); do m="$$m,M$$f=codeact.dev/client/codeactv1"; done; \
-	protoc -I$(PROTO_DIR) --go_out=$(GO_DIR) --go_opt=module=codeact.dev/client$$m \
-	  --go-grpc_out=$(GO_DIR) --go-grpc_opt=module=codeact.dev/client$$m $(PROTO_SRC)
+	$(call go_protoc,$(GO_DIR))
 
 # Fails when the checked-in generated code differs from what the protos give.
 proto-check: $(VENV)/.installed node-deps go-deps
@@ -117,9 +122,7 @@ proto-check: $(VENV)/.installed node-deps go-deps
 	(cd $(NODE_DIR) && PATH=$(abspath $(VENV))/bin:$$PATH buf generate ../../protos \
 	  --template buf.gen.yaml -o $$tmp) && \
 	diff -r $$tmp/src/gen $(NODE_DIR)/src/gen >/dev/null || { echo "stale $(NODE_DIR)/src/gen; run 'make proto'"; exit 1; }; \
-	m=""; for f in $(PROTO_SRC:$(PROTO_DIR)/%=%); do m="$$m,M$$f=codeact.dev/client/codeactv1"; done; \
-	protoc -I$(PROTO_DIR) --go_out=$$tmp --go_opt=module=codeact.dev/client$$m \
-	  --go-grpc_out=$$tmp --go-grpc_opt=module=codeact.dev/client$$m $(PROTO_SRC) && \
+	$(call go_protoc,$$tmp) && \
 	diff -r $$tmp/codeactv1 $(GO_DIR)/codeactv1 >/dev/null || { echo "stale $(GO_DIR)/codeactv1; run 'make proto'"; exit 1; }; \
 	echo "generated TypeScript and Go are up to date"
 

@@ -131,9 +131,9 @@ async def misbehaving_model(fleet: Fleet, stub: LLMStub) -> list[dict[str, Any]]
             reply.delay = SPIKE if slow["n"] == 1 else 0.0
             return reply
 
-        rows.append(await _task(client, stub, "latency spike (1.5 s)", spiky, bound=2))
+        rows.append(await _task(client, stub, "latency spike (1.5 s)", spiky, bound=6))
         for name, reply in MISBEHAVIOURS.items():
-            rows.append(await _task(client, stub, name, lambda body, r=reply: r, bound=4))
+            rows.append(await _task(client, stub, name, lambda body, r=reply: r, bound=12))
     # A truncated stream, through the planner's streaming RPC.
     stub.reset()
     stub.responder = lambda body: Reply(
@@ -177,8 +177,8 @@ async def _task(
         "outcome": agent_pb2.TaskOutcome.Name(end.outcome).removeprefix("TASK_OUTCOME_"),
         "reported": reported,
         "model_requests": len(stub.requests),
-        # Model calls a task may make: steps x (1 + retries).
-        "bound": bound * 3,
+        # Model calls the task may make: its steps x (1 + the planner's 2 retries).
+        "bound": bound,
         "seconds": round(time.monotonic() - began, 2),
     }
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import grpc
 
@@ -22,7 +22,7 @@ from codeact.v1 import (
 from services.common.auth import forwarded_metadata
 from services.common.channels import internal_channel
 
-from .routing import ExecutorRoutes, parse_instances
+from .routing import ExecutorRoutes
 from .settings import AgentSettings
 
 T = TypeVar("T")
@@ -43,26 +43,24 @@ class Deadline:
         return min(cap, left)
 
 
+class _Stubs(NamedTuple):
+    planner: planner_pb2_grpc.PlannerServiceStub
+    policy: policy_pb2_grpc.PolicyServiceStub
+    memory: memory_pb2_grpc.MemoryServiceStub
+
+
 class Downstream:
     """Stubs of the four services. Channels are opened on first use, inside
     the server's event loop (grpc.aio channels belong to one loop)."""
 
     def __init__(self, settings: AgentSettings) -> None:
         self.settings = settings
-        parse_instances(settings.executor_instances)  # a bad entry fails at start
         self.channels: list[grpc.aio.Channel] = []
+        # Parses the instance list now (a bad entry fails at start); it opens
+        # an instance's channel only when first used.
+        self.routes = ExecutorRoutes(settings, self._channel)
+        self._stubs: _Stubs | None = None
         self._runtime: executor_pb2.GetRuntimeInfoResponse | None = None
-
-    def _open(self) -> None:
-        settings = self.settings
-        self.channels = [
-            internal_channel(target, settings)
-            for target in (settings.planner_target, settings.policy_target, settings.memory_target)
-        ]
-        self._planner = planner_pb2_grpc.PlannerServiceStub(self.channels[0])
-        self._policy = policy_pb2_grpc.PolicyServiceStub(self.channels[1])
-        self._memory = memory_pb2_grpc.MemoryServiceStub(self.channels[2])
-        self._routes = ExecutorRoutes(settings, self._channel)
 
     def _channel(self, target: str) -> grpc.aio.Channel:
         channel = internal_channel(target, self.settings)
@@ -70,26 +68,38 @@ class Downstream:
         return channel
 
     @property
-    def routes(self) -> ExecutorRoutes:
-        if not self.channels:
-            self._open()
-        return self._routes
+    def _three(self) -> _Stubs:
+        if self._stubs is None:
+            settings = self.settings
+            self._stubs = _Stubs(
+                planner_pb2_grpc.PlannerServiceStub(self._channel(settings.planner_target)),
+                policy_pb2_grpc.PolicyServiceStub(self._channel(settings.policy_target)),
+                memory_pb2_grpc.MemoryServiceStub(self._channel(settings.memory_target)),
+            )
+        return self._stubs
+
+    @property
+    def planner(self) -> planner_pb2_grpc.PlannerServiceStub:
+        return self._three.planner
+
+    @property
+    def policy(self) -> policy_pb2_grpc.PolicyServiceStub:
+        return self._three.policy
+
+    @property
+    def memory(self) -> memory_pb2_grpc.MemoryServiceStub:
+        return self._three.memory
 
     def executor_for(self, session_id: str) -> executor_pb2_grpc.ExecutorServiceStub:
         """The executor instance that holds the session."""
         return self.routes.for_session(session_id)
 
-    async def create_sandbox(
-        self, request: executor_pb2.CreateSessionRequest, deadline: Deadline
-    ) -> executor_pb2.CreateSessionResponse:
-        """A new session on the next instance in turn that answers."""
+    async def _first_answering(self, method: str, request: Any, deadline: Deadline) -> Any:
+        """The reply of the next executor instance in turn that answers."""
         failure: CodeActError | None = None
         for stub in self.routes.for_new():
             try:
-                reply: executor_pb2.CreateSessionResponse = await self.call(
-                    stub.CreateSession, request, deadline
-                )
-                return reply
+                return await self.call(getattr(stub, method), request, deadline)
             except CodeActError as exc:
                 if exc.code != "UNAVAILABLE":
                     raise
@@ -97,23 +107,14 @@ class Downstream:
         assert failure is not None
         raise failure
 
-    @property
-    def planner(self) -> planner_pb2_grpc.PlannerServiceStub:
-        if not self.channels:
-            self._open()
-        return self._planner
-
-    @property
-    def policy(self) -> policy_pb2_grpc.PolicyServiceStub:
-        if not self.channels:
-            self._open()
-        return self._policy
-
-    @property
-    def memory(self) -> memory_pb2_grpc.MemoryServiceStub:
-        if not self.channels:
-            self._open()
-        return self._memory
+    async def create_sandbox(
+        self, request: executor_pb2.CreateSessionRequest, deadline: Deadline
+    ) -> executor_pb2.CreateSessionResponse:
+        """A new session on the next instance in turn that answers."""
+        reply: executor_pb2.CreateSessionResponse = await self._first_answering(
+            "CreateSession", request, deadline
+        )
+        return reply
 
     async def call(
         self,
@@ -145,21 +146,11 @@ class Downstream:
         """What the sandbox has (the same image for every session): asked once."""
         if self._runtime is not None:
             return self._runtime
-        failure: CodeActError | None = None
-        for stub in self.routes.for_new():
-            try:
-                fetched: executor_pb2.GetRuntimeInfoResponse = await self.call(
-                    stub.GetRuntimeInfo, executor_pb2.GetRuntimeInfoRequest(), deadline
-                )
-            except CodeActError as exc:
-                if exc.code != "UNAVAILABLE":
-                    raise
-                failure = exc
-                continue
-            self._runtime = fetched
-            return fetched
-        assert failure is not None
-        raise failure
+        fetched: executor_pb2.GetRuntimeInfoResponse = await self._first_answering(
+            "GetRuntimeInfo", executor_pb2.GetRuntimeInfoRequest(), deadline
+        )
+        self._runtime = fetched
+        return fetched
 
     async def close(self) -> None:
         for channel in self.channels:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import grpc
 
-from codeact.routing import instance_of
+from codeact.routing import instance_of, route
 from codeact.v1 import executor_pb2_grpc
 
 from .settings import AgentSettings
@@ -54,12 +54,7 @@ class ExecutorRoutes:
         return self._stubs[target]
 
     def target_of(self, session_id: str) -> str:
-        instance = instance_of(session_id)
-        if instance in self.instances:
-            return self.instances[instance]
-        if self.template:
-            return self.template.format(instance=instance)
-        return self.default
+        return route(session_id, self.instances, self.template) or self.default
 
     def for_session(self, session_id: str) -> Stub:
         return self._stub(self.target_of(session_id))

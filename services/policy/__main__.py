@@ -56,15 +56,14 @@ def tenant_profiles(tenants: TenantsSource) -> Callable[[], TenantProfiles]:
             for tenant, config in directory.tenants.items()
         }
 
-    parsed: dict[int, TenantProfiles] = {}
+    last: tuple[TenantDirectory | None, TenantProfiles] = (None, {})
 
     def current() -> TenantProfiles:
+        nonlocal last
         directory = tenants.current()
-        key = id(directory)
-        if key not in parsed:
-            parsed.clear()
-            parsed[key] = parse(directory)
-        return parsed[key]
+        if last[0] is not directory:
+            last = (directory, parse(directory))
+        return last[1]
 
     return current
 

@@ -40,13 +40,17 @@ def sessions(client: Client, args: argparse.Namespace) -> int:
     if args.action == "create":
         limits = {"memory_bytes": args.memory} if args.memory else None
         session = executor.create_session(limits=limits)
-        emit(as_json(session.info)) if args.json else print(session.id)
+        if args.json:
+            emit(as_json(session.info))
+        else:
+            print(session.id)
     elif args.action == "list":
         found = executor.list_sessions()
         if args.json:
             emit([as_json(s) for s in found])
-        for s in found if not args.json else ():
-            print(f"{s.id}  cells={s.execution_count}  mem={s.limits.memory_bytes >> 20}MiB")
+        else:
+            for s in found:
+                print(f"{s.id}  cells={s.execution_count}  mem={s.limits.memory_bytes >> 20}MiB")
     else:
         for session_id in args.ids:
             executor.get_session(session_id).delete()
@@ -131,15 +135,17 @@ def memory(client: Client, args: argparse.Namespace) -> int:
         found = list(client.memory.conversations())
         if args.json:
             emit([as_json(c) for c in found])
-        for c in found if not args.json else ():
-            labels = ",".join(f"{k}={v}" for k, v in sorted(c.labels.items()))
-            print(f"{c.id}  events={c.event_count}  tokens={c.token_count}  {labels}")
+        else:
+            for c in found:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(c.labels.items()))
+                print(f"{c.id}  events={c.event_count}  tokens={c.token_count}  {labels}")
     elif args.action == "show":
         events = list(client.memory.events(args.id))
         if args.json:
             emit([as_json(e) for e in events])
-        for event in events if not args.json else ():
-            print(f"{event.id}  {_summary(event)}")
+        else:
+            for event in events:
+                print(f"{event.id}  {_summary(event)}")
     else:
         context = client.memory.context(args.id, token_budget=args.budget)
         if args.json:

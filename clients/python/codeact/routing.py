@@ -28,6 +28,15 @@ def instance_of(session_id: str) -> str:
     return session_id.rsplit("-", 1)[0]
 
 
+def route(session_id: str, instances: Mapping[str, str], template: str) -> str | None:
+    """The target of the instance holding a session: listed, else from the
+    template; None when neither knows it."""
+    instance = instance_of(session_id)
+    if instance in instances:
+        return instances[instance]
+    return template.format(instance=instance) if template else None
+
+
 class ExecutorRouter:
     def __init__(self, instances: Mapping[str, str], template: str = "", **client: Any) -> None:
         self.instances = dict(instances)
@@ -41,12 +50,10 @@ class ExecutorRouter:
         return cls({}, template, **client)
 
     def target_of(self, session_id: str) -> str:
-        instance = instance_of(session_id)
-        if instance in self.instances:
-            return self.instances[instance]
-        if self.template:
-            return self.template.format(instance=instance)
-        raise KeyError(f"no executor instance {instance!r} is known")
+        target = route(session_id, self.instances, self.template)
+        if target is None:
+            raise KeyError(f"no executor instance {instance_of(session_id)!r} is known")
+        return target
 
     def _client(self, target: str) -> Client:
         if target not in self._clients:
